@@ -1,0 +1,489 @@
+"""Multi-head Linformer attention (Wang et al. 2020, arXiv 2006.04768)."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_linformer.layers.sequence_projection import SequenceProjection
+from keras_linformer.layers.sequence_projection import validate_projection_args
+
+SHARING_MODES = ("none", "headwise", "key_value", "layerwise")
+
+
+def _clone_initializer(initializer):
+    """A fresh copy, so that sublayers do not draw the same values."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class LinformerAttention(keras.layers.Layer):
+    """Multi-head attention with keys and values projected from n to k.
+
+    For each head i, with X of length L <= n (`sequence_length`) and
+    k = `projected_dim`:
+
+        K'_i = E_i^T (M * (X Wk_i + bk_i))      V'_i = F_i^T (M * (X Wv_i + bv_i))
+        head_i = softmax(Q_i K'_i^T / sqrt(dh)) V'_i
+
+    where M zeroes padded positions before the projection. The attention
+    matrix is (L x k) instead of (L x L), so time and memory grow linearly
+    with L. Where E is shared across heads and is a linear map (`"linear"`,
+    `"mean"` and `"conv"` projections with any sharing but `"none"`), the
+    layer projects the input first, E^T (X W + b) = (E^T X) W + (E^T 1) b,
+    which skips the two (L x d x d) key and value matmuls. The softmax runs
+    in float32 under mixed precision.
+
+    Sharing of E and F (the paper's section 4):
+
+    - `"none"`: E_i, F_i per head (2 x `num_heads` matrices).
+    - `"headwise"`: one E and one F for all heads of the layer.
+    - `"key_value"`: one matrix, F = E.
+    - `"layerwise"`: one matrix for all layers, passed in as
+      `shared_projection` (a `SequenceProjection`); if none is passed the
+      layer makes its own, which is then the same as `"key_value"`.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        key_dim: int. Size of each attention head for query and key.
+        sequence_length: int. n, the longest key/value length accepted.
+        projected_dim: int. k, the projected length of keys and values.
+        value_dim: int. Size of each attention head for value. Defaults to
+            `key_dim`.
+        projection: string. `"linear"`, `"mean"`, `"max"` or `"conv"`.
+        sharing: string. `"none"`, `"headwise"`, `"key_value"` or
+            `"layerwise"`.
+        shared_projection: a `SequenceProjection` to use for keys and
+            values, for `sharing="layerwise"`.
+        dropout: float. Dropout probability on the attention weights.
+        use_bias: bool. Whether the dense layers use bias vectors.
+        kernel_initializer: initializer for the dense layer kernels.
+        bias_initializer: initializer for the dense layer biases.
+        projection_initializer: initializer for E and F. Defaults to the
+            `SequenceProjection` default (norm-preserving in n).
+        kernel_regularizer, bias_regularizer, activity_regularizer,
+        kernel_constraint, bias_constraint: as in
+            `keras.layers.MultiHeadAttention`.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`,
+            including `name`, `dtype` etc.
+
+    Call arguments:
+        query: query tensor of shape `(batch, T, dim)`.
+        value: value tensor of shape `(batch, L, dim)`, `L <= n`. Defaults
+            to `query` (self-attention).
+        key: optional key tensor of shape `(batch, L, dim)`. Defaults to
+            `value`.
+        padding_mask: boolean or int tensor of shape `(batch, L)`, true (1)
+            at real key/value positions. Taken from Keras masking on
+            `value` or `key` when not given.
+        training: Python boolean, whether dropout is active.
+        return_attention_scores: bool. If `True`, also return the attention
+            weights, of shape `(batch, num_heads, T, k)`.
+        attention_mask, use_causal_mask: refused. A projection along the
+            sequence mixes all positions, so neither a full (T x L) mask nor
+            causal masking can be applied; use `padding_mask`.
+
+    Returns:
+        The attention output of shape `(batch, T, dim)` and, if
+        `return_attention_scores`, the attention weights.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(128, 64))
+    >>> padding_mask = keras.Input(shape=(128,), dtype="bool")
+    >>> attention = LinformerAttention(
+    ...     num_heads=4, key_dim=16, sequence_length=128, projected_dim=32
+    ... )
+    >>> outputs = attention(inputs, padding_mask=padding_mask)
+    >>> model = keras.Model([inputs, padding_mask], outputs)
+    >>> tuple(model.output.shape)
+    (None, 128, 64)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        sequence_length,
+        projected_dim,
+        value_dim=None,
+        projection="linear",
+        sharing="headwise",
+        shared_projection=None,
+        dropout=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        projection_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_projection_args(sequence_length, projected_dim, projection)
+        validate_sharing(
+            sharing, shared_projection, sequence_length, projected_dim, projection
+        )
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim if value_dim else key_dim
+        self.sequence_length = sequence_length
+        self.projected_dim = projected_dim
+        self.projection = projection
+        self.sharing = sharing
+        self.shared_projection = shared_projection
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.projection_initializer = (
+            keras.initializers.get(projection_initializer)
+            if projection_initializer
+            else None
+        )
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.activity_regularizer = keras.regularizers.get(activity_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(key_dim))
+        # Project the input before the dense layer where E is one linear
+        # map for all heads: same numbers, two (L x d x d) matmuls fewer.
+        self._project_inputs_first = sharing != "none" and projection != "max"
+
+    def _common_kwargs(self):
+        return dict(
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            activity_regularizer=self.activity_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_constraint=self.bias_constraint,
+            dtype=self.dtype_policy,
+        )
+
+    def _make_projection(self, name, num_heads=None):
+        return SequenceProjection(
+            sequence_length=self.sequence_length,
+            projected_dim=self.projected_dim,
+            projection=self.projection,
+            num_heads=num_heads,
+            initializer=(
+                _clone_initializer(self.projection_initializer)
+                if self.projection_initializer
+                else None
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        key_shape = value_shape if key_shape is None else key_shape
+        bias_axes = "de" if self.use_bias else None
+        self.query_dense = keras.layers.EinsumDense(
+            "abc,cde->abde",
+            output_shape=(None, self.num_heads, self.key_dim),
+            bias_axes=bias_axes,
+            name="query",
+            **self._common_kwargs(),
+        )
+        self.query_dense.build(query_shape)
+        self.key_dense = keras.layers.EinsumDense(
+            "abc,cde->abde",
+            output_shape=(None, self.num_heads, self.key_dim),
+            bias_axes=bias_axes,
+            name="key",
+            **self._common_kwargs(),
+        )
+        self.key_dense.build(key_shape)
+        self.value_dense = keras.layers.EinsumDense(
+            "abc,cde->abde",
+            output_shape=(None, self.num_heads, self.value_dim),
+            bias_axes=bias_axes,
+            name="value",
+            **self._common_kwargs(),
+        )
+        self.value_dense.build(value_shape)
+        self.output_dense = keras.layers.EinsumDense(
+            "abcd,cde->abe",
+            output_shape=(None, query_shape[-1]),
+            bias_axes="e" if self.use_bias else None,
+            name="attention_output",
+            **self._common_kwargs(),
+        )
+        self.output_dense.build(
+            (query_shape[0], query_shape[1], self.num_heads, self.value_dim)
+        )
+
+        if self.sharing == "none":
+            self.key_projection = self._make_projection(
+                "key_projection", num_heads=self.num_heads
+            )
+            self.value_projection = self._make_projection(
+                "value_projection", num_heads=self.num_heads
+            )
+        elif self.sharing == "headwise":
+            self.key_projection = self._make_projection("key_projection")
+            self.value_projection = self._make_projection("value_projection")
+        elif self.sharing == "key_value" or self.shared_projection is None:
+            self.key_projection = self._make_projection("key_value_projection")
+            self.value_projection = self.key_projection
+        else:
+            self.key_projection = self.shared_projection
+            self.value_projection = self.shared_projection
+        for projection in (self.key_projection, self.value_projection):
+            if not projection.built:
+                projection.build()
+
+        self._softmax = keras.layers.Softmax(axis=-1, dtype="float32")
+        self._dropout_layer = keras.layers.Dropout(
+            rate=self.dropout, dtype=self.dtype_policy
+        )
+        self.built = True
+
+    def _column_sums(self, projection, inputs, padding_mask):
+        """E^T 1 over real positions, of shape (batch, k, 1)."""
+        ones = ops.ones_like(inputs[..., :1])
+        column_sums, _ = projection(ones, padding_mask=padding_mask)
+        return column_sums
+
+    def _dense_projected(self, dense, projected, column_sums):
+        """(E^T X) W + (E^T 1) b, of shape (batch, k, heads, dh)."""
+        outputs = dense(projected)  # (E^T X) W + b
+        if self.use_bias:
+            bias = ops.cast(dense.bias, outputs.dtype)
+            outputs = outputs + ops.expand_dims(column_sums - 1, -1) * bias
+        return outputs
+
+    def _project_keys_and_values(self, key, value, padding_mask):
+        """K' and V' of shape (batch, k, heads, dh), and the slot mask."""
+        if not self._project_inputs_first:
+            # Per-head E_i, or max pooling: E^T (M * (X W + b)) as written.
+            key_states, slot_mask = self.key_projection(
+                self.key_dense(key), padding_mask=padding_mask
+            )
+            value_states, _ = self.value_projection(
+                self.value_dense(value), padding_mask=padding_mask
+            )
+            return key_states, value_states, slot_mask
+
+        projected_key, slot_mask = self.key_projection(
+            key, padding_mask=padding_mask
+        )
+        key_sums = self._column_sums(self.key_projection, key, padding_mask)
+        if value is key and self.value_projection is self.key_projection:
+            # Self-attention with F = E: one projection serves both.
+            projected_value, value_sums = projected_key, key_sums
+        else:
+            projected_value, _ = self.value_projection(
+                value, padding_mask=padding_mask
+            )
+            value_sums = self._column_sums(
+                self.value_projection, value, padding_mask
+            )
+        key_states = self._dense_projected(
+            self.key_dense, projected_key, key_sums
+        )
+        value_states = self._dense_projected(
+            self.value_dense, projected_value, value_sums
+        )
+        return key_states, value_states, slot_mask
+
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        padding_mask=None,
+        training=None,
+        return_attention_scores=False,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+    ):
+        if use_causal_mask:
+            raise ValueError(
+                "LinformerAttention cannot be causal: the projection along "
+                "the sequence mixes every position into every slot. "
+                "Received: use_causal_mask=True. Use "
+                "keras.layers.MultiHeadAttention for causal attention."
+            )
+        if attention_mask is not None:
+            raise ValueError(
+                "LinformerAttention does not take a full `attention_mask` "
+                f"(received one of shape {attention_mask.shape}): keys and "
+                "values are projected along the sequence, so a (T x L) mask "
+                "has nothing to apply to. Pass `padding_mask` of shape "
+                "(batch, L) instead."
+            )
+        value = query if value is None else value
+        key = value if key is None else key
+        if padding_mask is None:
+            padding_mask = key_mask if key_mask is not None else value_mask
+
+        key_states, value_states, slot_mask = self._project_keys_and_values(
+            key, value, padding_mask
+        )
+
+        query_states = self.query_dense(query)
+        query_states = ops.multiply(
+            query_states, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
+        )
+        # (batch, heads, T, k): the attention matrix is T x k, not T x L.
+        scores = ops.einsum("bkhd,bthd->bhtk", key_states, query_states)
+        # Slots holding only padding (pooling, convolution, or a row that is
+        # all padding) are masked out of the softmax.
+        if self.projection == "linear":
+            softmax_mask = None
+        else:
+            softmax_mask = slot_mask[:, None, None, :]
+        weights = self._softmax(scores, mask=softmax_mask)
+        weights = ops.cast(weights, value_states.dtype)
+        dropped = self._dropout_layer(weights, training=training)
+        context = ops.einsum("bhtk,bkhd->bthd", dropped, value_states)
+        outputs = self.output_dense(context)
+        if return_attention_scores:
+            return outputs, weights
+        return outputs
+
+    def compute_output_shape(
+        self, query_shape, value_shape=None, key_shape=None
+    ):
+        return tuple(query_shape)
+
+    def compute_output_spec(
+        self,
+        query,
+        value=None,
+        key=None,
+        padding_mask=None,
+        training=None,
+        return_attention_scores=False,
+        **kwargs,
+    ):
+        value = query if value is None else value
+        length = value.shape[1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"Input sequence length {length} is longer than the "
+                f"`sequence_length` n={self.sequence_length} that {self.name} "
+                f"was built for."
+            )
+        outputs = keras.KerasTensor(
+            self.compute_output_shape(query.shape), dtype=self.compute_dtype
+        )
+        if return_attention_scores:
+            scores_shape = (
+                query.shape[0],
+                self.num_heads,
+                query.shape[1],
+                self.projected_dim,
+            )
+            return outputs, keras.KerasTensor(
+                scores_shape, dtype=self.compute_dtype
+            )
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "sequence_length": self.sequence_length,
+                "projected_dim": self.projected_dim,
+                "projection": self.projection,
+                "sharing": self.sharing,
+                # Serialized within Keras's object-sharing scope, so layers
+                # that shared one projection share it again after loading.
+                "shared_projection": keras.saving.serialize_keras_object(
+                    self.shared_projection
+                ),
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "projection_initializer": (
+                    keras.initializers.serialize(self.projection_initializer)
+                    if self.projection_initializer
+                    else None
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer
+                ),
+                "activity_regularizer": keras.regularizers.serialize(
+                    self.activity_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint
+                ),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("shared_projection") is not None:
+            config["shared_projection"] = keras.saving.deserialize_keras_object(
+                config["shared_projection"]
+            )
+        return cls(**config)
+
+
+def validate_sharing(
+    sharing, shared_projection, sequence_length, projected_dim, projection
+):
+    """Raises a `ValueError` for an unknown sharing or a mismatched projection."""
+    if sharing not in SHARING_MODES:
+        raise ValueError(
+            f"Unknown `sharing`: {sharing!r}. Expected one of {SHARING_MODES}."
+        )
+    if shared_projection is None:
+        return
+    if not isinstance(shared_projection, SequenceProjection):
+        raise ValueError(
+            "`shared_projection` must be a "
+            "`keras_linformer.layers.SequenceProjection`. Received: "
+            f"{type(shared_projection).__name__}"
+        )
+    if sharing != "layerwise":
+        raise ValueError(
+            "`shared_projection` is only used with `sharing='layerwise'`. "
+            f"Received: sharing={sharing!r}"
+        )
+    if shared_projection.num_heads is not None:
+        raise ValueError(
+            "A layerwise `shared_projection` is one matrix for all heads, "
+            "so it must have num_heads=None. Received: num_heads="
+            f"{shared_projection.num_heads}"
+        )
+    expected = (sequence_length, projected_dim, projection)
+    actual = (
+        shared_projection.sequence_length,
+        shared_projection.projected_dim,
+        shared_projection.projection,
+    )
+    if expected != actual:
+        raise ValueError(
+            "`shared_projection` must match the layer's (sequence_length, "
+            f"projected_dim, projection) = {expected}. Received a projection "
+            f"with {actual}."
+        )

@@ -1,0 +1,279 @@
+"""Linformer encoder block: Linformer attention + feed-forward."""
+
+import keras
+
+from keras_linformer.layers.linformer_attention import LinformerAttention
+from keras_linformer.layers.linformer_attention import _clone_initializer
+from keras_linformer.layers.linformer_attention import validate_sharing
+from keras_linformer.layers.sequence_projection import validate_projection_args
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class LinformerEncoder(keras.layers.Layer):
+    """A Transformer encoder block whose self-attention is Linformer's.
+
+    Same constructor and call arguments as
+    `keras_hub.layers.TransformerEncoder`, and the same sublayer names (so
+    weights carry over from a standard encoder), plus the Linformer
+    arguments `sequence_length`, `projected_dim`, `projection`, `sharing`
+    and `shared_projection` described in `LinformerAttention`.
+
+    Args:
+        intermediate_dim: int. Hidden size of the feed-forward network.
+        num_heads: int. Number of attention heads.
+        sequence_length: int. n, the longest input length accepted.
+        projected_dim: int. k, the projected length of keys and values.
+        projection: string. `"linear"`, `"mean"`, `"max"` or `"conv"`.
+        sharing: string. `"none"`, `"headwise"`, `"key_value"` or
+            `"layerwise"`.
+        shared_projection: a `SequenceProjection` shared by several layers
+            (with `sharing="layerwise"`).
+        dropout: float. Dropout rate for attention and feed-forward.
+        activation: activation of the feed-forward network.
+        layer_norm_epsilon: float. Epsilon of the layer normalizations.
+        kernel_initializer: initializer for dense kernels.
+        bias_initializer: initializer for dense biases.
+        projection_initializer: initializer for E and F.
+        normalize_first: bool. Pre-norm (`True`) or post-norm (`False`,
+            as in BERT and RoBERTa).
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`,
+            including `name`, `dtype` etc.
+
+    Call arguments:
+        inputs: tensor of shape `(batch, L, hidden_dim)`, `L <= n`.
+        padding_mask: boolean or int tensor of shape `(batch, L)`.
+        attention_mask: refused (see `LinformerAttention`).
+        training: Python boolean, whether dropout is active.
+        return_attention_scores: bool. Also return the `(batch, heads, L, k)`
+            attention weights.
+
+    Returns:
+        A tensor of the same shape as `inputs`.
+
+    Example:
+
+    >>> encoder = LinformerEncoder(
+    ...     intermediate_dim=64, num_heads=2, sequence_length=32,
+    ...     projected_dim=8,
+    ... )
+    >>> x = np.random.uniform(size=(2, 32, 16)).astype("float32")
+    >>> tuple(encoder(x).shape)
+    (2, 32, 16)
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        sequence_length,
+        projected_dim,
+        projection="linear",
+        sharing="headwise",
+        shared_projection=None,
+        dropout=0,
+        activation="relu",
+        layer_norm_epsilon=1e-05,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        projection_initializer=None,
+        normalize_first=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.sequence_length = sequence_length
+        self.projected_dim = projected_dim
+        self.projection = projection
+        self.sharing = sharing
+        self.shared_projection = shared_projection
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.projection_initializer = (
+            keras.initializers.get(projection_initializer)
+            if projection_initializer
+            else None
+        )
+        self.normalize_first = normalize_first
+        self.supports_masking = True
+        validate_projection_args(sequence_length, projected_dim, projection)
+        validate_sharing(
+            sharing, shared_projection, sequence_length, projected_dim, projection
+        )
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        key_dim = int(hidden_dim // self.num_heads)
+        if key_dim == 0:
+            raise ValueError(
+                "Attention `key_dim` computed cannot be zero. "
+                f"The `hidden_dim` value of {hidden_dim} has to be equal to "
+                f"or greater than `num_heads` value of {self.num_heads}."
+            )
+        self._self_attention_layer = LinformerAttention(
+            num_heads=self.num_heads,
+            key_dim=key_dim,
+            sequence_length=self.sequence_length,
+            projected_dim=self.projected_dim,
+            projection=self.projection,
+            sharing=self.sharing,
+            shared_projection=self.shared_projection,
+            dropout=self.dropout,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            projection_initializer=self.projection_initializer,
+            dtype=self.dtype_policy,
+            name="self_attention_layer",
+        )
+        self._self_attention_layer.build(inputs_shape)
+        self._self_attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="self_attention_layer_norm",
+        )
+        self._self_attention_layer_norm.build(inputs_shape)
+        self._self_attention_dropout = keras.layers.Dropout(
+            rate=self.dropout,
+            dtype=self.dtype_policy,
+            name="self_attention_dropout",
+        )
+
+        self._feedforward_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="feedforward_layer_norm",
+        )
+        self._feedforward_layer_norm.build(inputs_shape)
+        self._feedforward_intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim,
+            activation=self.activation,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="feedforward_intermediate_dense",
+        )
+        self._feedforward_intermediate_dense.build(inputs_shape)
+        self._feedforward_output_dense = keras.layers.Dense(
+            hidden_dim,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="feedforward_output_dense",
+        )
+        intermediate_shape = tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
+        self._feedforward_output_dense.build(intermediate_shape)
+        self._feedforward_dropout = keras.layers.Dropout(
+            rate=self.dropout,
+            dtype=self.dtype_policy,
+            name="feedforward_dropout",
+        )
+        self.built = True
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        x = inputs
+
+        # Self attention block.
+        residual = x
+        if self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+        attention_outputs = self._self_attention_layer(
+            query=x,
+            value=x,
+            padding_mask=padding_mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        if return_attention_scores:
+            x, attention_scores = attention_outputs
+        else:
+            x = attention_outputs
+        x = self._self_attention_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+
+        # Feedforward block.
+        residual = x
+        if self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        x = self._feedforward_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+
+        if return_attention_scores:
+            return x, attention_scores
+        return x
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def compute_output_spec(
+        self, inputs, padding_mask=None, return_attention_scores=False, **kwargs
+    ):
+        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if return_attention_scores:
+            scores_shape = (
+                inputs.shape[0],
+                self.num_heads,
+                inputs.shape[1],
+                self.projected_dim,
+            )
+            return outputs, keras.KerasTensor(
+                scores_shape, dtype=self.compute_dtype
+            )
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "num_heads": self.num_heads,
+                "sequence_length": self.sequence_length,
+                "projected_dim": self.projected_dim,
+                "projection": self.projection,
+                "sharing": self.sharing,
+                "shared_projection": keras.saving.serialize_keras_object(
+                    self.shared_projection
+                ),
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "projection_initializer": (
+                    keras.initializers.serialize(self.projection_initializer)
+                    if self.projection_initializer
+                    else None
+                ),
+                "normalize_first": self.normalize_first,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("shared_projection") is not None:
+            config["shared_projection"] = keras.saving.deserialize_keras_object(
+                config["shared_projection"]
+            )
+        return cls(**config)
