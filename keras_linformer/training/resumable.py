@@ -1,0 +1,109 @@
+"""`model.fit` that checkpoints every N steps and resumes where it stopped."""
+
+import keras
+import tensorflow as tf
+
+
+def _seed_states(model):
+    """Dropout (and other) RNG states, which `tf.train.Checkpoint` misses."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+    """Saves a `tf.train.CheckpointManager` checkpoint every `every` steps.
+
+    TensorFlow writes each checkpoint to temporary files and renames them,
+    so a kill during a save leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, manager, every):
+        super().__init__()
+        self.manager = manager
+        self.every = every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.every and step % self.every == 0:
+            self.manager.save(checkpoint_number=step)
+
+
+def fit_resumable(
+    model,
+    train_dataset,
+    *,
+    epochs,
+    steps_per_epoch,
+    checkpoint_dir,
+    checkpoint_every=100,
+    validation_data=None,
+    validation_steps=None,
+    callbacks=(),
+    verbose="auto",
+):
+    """Trains with `model.fit`, resuming from the latest checkpoint if any.
+
+    `train_dataset` must repeat forever and yield the same batches in the
+    same order on every run (seeded shuffling and masking), so that a
+    resumed run sees exactly the batches the killed run had not trained on.
+    Model weights, optimizer state and RNG states are checkpointed every
+    `checkpoint_every` steps and at the end of every epoch.
+
+    Returns:
+        A dict: `history` (the merged `History.history`), `resumed_from`
+        (the step training resumed at, or `None`).
+
+    Example:
+
+    >>> result = fit_resumable(
+    ...     model, train_ds, epochs=2, steps_per_epoch=100,
+    ...     checkpoint_dir="runs/mlm/checkpoints", checkpoint_every=50,
+    ... )
+    """
+    if model.optimizer is None:
+        raise ValueError("fit_resumable needs a compiled model.")
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(
+        model=model, optimizer=model.optimizer, seeds=_seed_states(model)
+    )
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=2
+    )
+    resumed_from = None
+    if manager.latest_checkpoint:
+        checkpoint.restore(
+            manager.latest_checkpoint
+        ).assert_existing_objects_matched()
+        resumed_from = int(model.optimizer.iterations.numpy())
+        print(
+            f"Resuming from checkpoint {manager.latest_checkpoint} at step "
+            f"{resumed_from} of {epochs * steps_per_epoch}.",
+            flush=True,
+        )
+    step = int(model.optimizer.iterations.numpy())
+    callbacks = list(callbacks) + [StepCheckpoint(manager, checkpoint_every)]
+    history = {}
+
+    def run(initial_epoch, last_epoch, steps):
+        result = model.fit(
+            train_dataset.skip(int(model.optimizer.iterations.numpy())),
+            initial_epoch=initial_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+        manager.save(checkpoint_number=int(model.optimizer.iterations.numpy()))
+
+    epoch, done_in_epoch = divmod(step, steps_per_epoch)
+    if epoch < epochs and done_in_epoch:
+        # Finish the epoch the killed run was in, then the others.
+        run(epoch, epoch + 1, steps_per_epoch - done_in_epoch)
+        epoch += 1
+    if epoch < epochs:
+        run(epoch, epochs, steps_per_epoch)
+    return {"history": history, "resumed_from": resumed_from}
