@@ -25,6 +25,7 @@ def atomic_directory(path):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide it from a server.
     try:
         yield tmp
         if os.path.exists(path):
@@ -47,6 +48,7 @@ def write_text_atomic(path, text):
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -39,6 +39,7 @@ def fit_resumable(
     validation_steps=None,
     callbacks=(),
     verbose="auto",
+    strategy=None,
 ):
     """Trains with `model.fit`, resuming from the latest checkpoint if any.
 
@@ -47,6 +48,9 @@ def fit_resumable(
     resumed run sees exactly the batches the killed run had not trained on.
     Model weights, optimizer state and RNG states are checkpointed every
     `checkpoint_every` steps and at the end of every epoch.
+
+    `strategy` is the `tf.distribute.Strategy` the model was built under
+    (default: the model's own).
 
     Returns:
         A dict: `history` (the merged `History.history`), `resumed_from`
@@ -61,19 +65,21 @@ def fit_resumable(
     """
     if model.optimizer is None:
         raise ValueError("fit_resumable needs a compiled model.")
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=model.optimizer, seeds=_seed_states(model)
-    )
+    strategy = strategy or model.distribute_strategy
+    with strategy.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=model.optimizer, seeds=_seed_states(model)
+        )
     manager = tf.train.CheckpointManager(
         checkpoint, checkpoint_dir, max_to_keep=2
     )
     resumed_from = None
     if manager.latest_checkpoint:
-        checkpoint.restore(
-            manager.latest_checkpoint
-        ).assert_existing_objects_matched()
+        with strategy.scope():
+            status = checkpoint.restore(manager.latest_checkpoint)
+        status.assert_existing_objects_matched()
         resumed_from = int(model.optimizer.iterations.numpy())
         print(
             f"Resuming from checkpoint {manager.latest_checkpoint} at step "

@@ -1,0 +1,159 @@
+"""`keras-linformer`: pretrain, fine-tune, evaluate, export and benchmark.
+
+    keras-linformer pretrain                      # built-in corpus, small model
+    keras-linformer pretrain a.txt b.txt --output-dir runs/mlm
+    keras-linformer finetune --train train.jsonl --validation dev.jsonl \\
+        --preset runs/mlm/preset --output-dir runs/clf
+    keras-linformer evaluate runs/clf/preset dev.jsonl --json eval.json
+"""
+
+import argparse
+import sys
+
+from keras_linformer.layers.linformer_attention import SHARING_MODES
+from keras_linformer.layers.sequence_projection import PROJECTIONS
+
+STRATEGY_CHOICES = ("auto", "mirrored", "multi_worker", "one_device")
+
+
+def _add_model_arguments(parser, sequence_length):
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--attention",
+        choices=("linformer", "standard"),
+        default="linformer",
+        help="Linformer, or a same-size standard Transformer (keras_hub "
+        "RobertaBackbone) for comparison.",
+    )
+    group.add_argument("--num-layers", type=int, default=2)
+    group.add_argument("--num-heads", type=int, default=4)
+    group.add_argument("--hidden-dim", type=int, default=128)
+    group.add_argument("--intermediate-dim", type=int, default=512)
+    group.add_argument(
+        "--sequence-length",
+        type=int,
+        default=sequence_length,
+        help="n, the longest input (default: %(default)s).",
+    )
+    group.add_argument(
+        "--projected-dim",
+        default="32",
+        help="k: one value, or one per layer separated by commas "
+        "(default: %(default)s).",
+    )
+    group.add_argument("--projection", choices=PROJECTIONS, default="linear")
+    group.add_argument("--sharing", choices=SHARING_MODES, default="headwise")
+    group.add_argument("--dropout", type=float, default=0.1)
+    group.add_argument("--vocabulary-size", type=int, default=5000)
+
+
+def _add_training_arguments(
+    parser, batch_size, learning_rate, output_dir, epochs=1
+):
+    group = parser.add_argument_group("training")
+    group.add_argument("--batch-size", type=int, default=batch_size)
+    group.add_argument("--epochs", type=int, default=epochs)
+    group.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="Default: one pass over the training data.",
+    )
+    group.add_argument("--learning-rate", type=float, default=learning_rate)
+    group.add_argument("--output-dir", default=output_dir)
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGY_CHOICES,
+        default="auto",
+        help="auto: all local GPUs mirrored, else one device.",
+    )
+    group.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        help="Checkpoint every N steps; a restart resumes from the latest.",
+    )
+    group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-linformer",
+        description="Linformer (linear-complexity attention) for Keras.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="Learn a vocabulary and pretrain a masked LM on text files.",
+        description="Learn a WordPiece vocabulary and pretrain a masked "
+        "language model. With no files, uses the built-in Tiny Shakespeare "
+        "corpus and a small configuration that trains in a few minutes on "
+        "a CPU.",
+    )
+    pretrain.add_argument("files", nargs="*", help="Plain text files.")
+    pretrain.add_argument(
+        "--validation-files",
+        nargs="*",
+        default=None,
+        help="Default: the last 10%% of the lines of FILES.",
+    )
+    pretrain.add_argument("--mask-rate", type=float, default=0.15)
+    _add_model_arguments(pretrain, sequence_length=128)
+    _add_training_arguments(pretrain, 32, 1e-3, "runs/pretrain", epochs=10)
+    pretrain.set_defaults(
+        steps_per_epoch=None,
+        handler="keras_linformer.training.recipes:pretrain",
+    )
+
+    finetune = commands.add_parser(
+        "finetune",
+        help="Train a text classifier on JSONL or TSV files.",
+        description="Fine-tune a text classifier from a pretrained preset, "
+        "or train one from scratch. JSONL lines hold 'text' and 'label'; "
+        "TSV files have 'sentence' and 'label' columns.",
+    )
+    finetune.add_argument("--train", required=True)
+    finetune.add_argument("--validation", required=True)
+    finetune.add_argument(
+        "--preset",
+        default=None,
+        help="A preset directory saved by pretrain (default: from scratch).",
+    )
+    finetune.add_argument("--num-classes", type=int, default=None)
+    _add_model_arguments(finetune, sequence_length=128)
+    _add_training_arguments(finetune, 32, 1e-4, "runs/finetune")
+    finetune.set_defaults(handler="keras_linformer.training.recipes:finetune")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Masked-LM perplexity on text, or accuracy on labeled data.",
+    )
+    evaluate.add_argument("preset", help="A task preset directory.")
+    evaluate.add_argument("data", help="A text file, or a JSONL/TSV file.")
+    evaluate.add_argument("--json", default=None, help="Also write JSON here.")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(handler="keras_linformer.training.recipes:evaluate")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    module_name, function_name = args.handler.split(":")
+    # Import TensorFlow and the models only once the arguments are valid,
+    # so that `--help` and usage errors are instant.
+    import importlib
+
+    handler = getattr(importlib.import_module(module_name), function_name)
+    try:
+        handler(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"keras-linformer {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

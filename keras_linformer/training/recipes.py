@@ -1,0 +1,354 @@
+"""The jobs behind `keras-linformer pretrain | finetune | evaluate`.
+
+Each job takes a plain config (the parsed command line, or a
+`types.SimpleNamespace` from a script), prints progress with Keras, and
+writes its artifacts atomically into `output_dir`:
+
+    output_dir/
+      checkpoints/     step checkpoints; a restart with the same arguments
+                       resumes from the latest
+      preset/          the trained task as a keras_hub preset directory
+      metrics.json     the final validation figures
+"""
+
+import json
+import math
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+
+from keras_linformer.models import LinformerBackbone
+from keras_linformer.models import LinformerMaskedLM
+from keras_linformer.models import LinformerMaskedLMPreprocessor
+from keras_linformer.models import LinformerTextClassifier
+from keras_linformer.models import LinformerTextClassifierPreprocessor
+from keras_linformer.models import LinformerTokenizer
+from keras_linformer.models import learn_vocabulary
+from keras_linformer.training import data
+from keras_linformer.training.artifacts import atomic_directory
+from keras_linformer.training.artifacts import write_text_atomic
+from keras_linformer.training.resumable import fit_resumable
+from keras_linformer.training.strategy import check_global_batch_size
+from keras_linformer.training.strategy import get_strategy
+
+# Words per pretraining sample, per position of the sequence: WordPiece
+# makes about 1.3 tokens of a word, and [CLS]/[SEP] take two positions.
+WORDS_PER_POSITION = 0.7
+
+
+def parse_projected_dim(value, num_layers):
+    """`"32"` -> 32; `"64,32"` -> [64, 32] (one k per layer)."""
+    if isinstance(value, (int, list)):
+        return value
+    parts = [int(part) for part in str(value).split(",") if part.strip()]
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) != num_layers:
+        raise ValueError(
+            f"--projected-dim {value!r} gives {len(parts)} values; give one "
+            f"value, or one per layer ({num_layers})."
+        )
+    return parts
+
+
+def build_backbone(config, vocabulary_size):
+    """A `LinformerBackbone`, or with `attention="standard"` a same-size
+    keras_hub `RobertaBackbone`."""
+    common = dict(
+        vocabulary_size=vocabulary_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_dim,
+        intermediate_dim=config.intermediate_dim,
+        max_sequence_length=config.sequence_length,
+        dropout=config.dropout,
+    )
+    if getattr(config, "attention", "linformer") == "standard":
+        return keras_hub.models.RobertaBackbone(**common)
+    return LinformerBackbone(
+        projected_dim=parse_projected_dim(
+            config.projected_dim, config.num_layers
+        ),
+        projection=config.projection,
+        sharing=config.sharing,
+        **common,
+    )
+
+
+def _optimizer(config, total_steps):
+    schedule = keras.optimizers.schedules.PolynomialDecay(
+        config.learning_rate,
+        decay_steps=max(total_steps, 1),
+        end_learning_rate=0.0,
+    )
+    return keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=0.01, clipnorm=1.0
+    )
+
+
+def _prepare(config):
+    """Seeds, strategy and batch checks, before any data or model work."""
+    strategy = get_strategy(config.strategy)
+    check_global_batch_size(config.batch_size, strategy)
+    keras.utils.set_random_seed(config.seed)
+    print(
+        f"Strategy: {type(strategy).__name__} with "
+        f"{strategy.num_replicas_in_sync} replica(s).",
+        flush=True,
+    )
+    os.makedirs(config.output_dir, exist_ok=True)
+    return strategy
+
+
+def _build(task, sequence_length, masked_lm_preprocessor=None):
+    """Creates every variable (for checkpoint restore) from dummy inputs."""
+    inputs = {
+        "token_ids": np.zeros((1, sequence_length), "int32"),
+        "padding_mask": np.ones((1, sequence_length), "int32"),
+    }
+    if masked_lm_preprocessor is not None:
+        length = masked_lm_preprocessor.mask_selection_length
+        inputs["mask_positions"] = np.zeros((1, length), "int32")
+    task(inputs)
+
+
+def _save(task, preprocessor, config, metrics):
+    task.preprocessor = preprocessor
+    with atomic_directory(os.path.join(config.output_dir, "preset")) as tmp:
+        task.save_to_preset(tmp)
+    write_text_atomic(
+        os.path.join(config.output_dir, "metrics.json"),
+        json.dumps(metrics, indent=2) + "\n",
+    )
+
+
+def _masked_lm_metrics(results):
+    loss = float(results["loss"])
+    return {
+        "validation_loss": loss,
+        "validation_perplexity": math.exp(min(loss, 700.0)),
+        "validation_accuracy": float(
+            results.get("sparse_categorical_accuracy", float("nan"))
+        ),
+    }
+
+
+def pretrain(config):
+    """Learns a vocabulary and pretrains a masked LM; returns the metrics."""
+    strategy = _prepare(config)
+    if config.files:
+        train_lines = data.read_text_lines(config.files)
+        if config.validation_files:
+            validation_lines = data.read_text_lines(config.validation_files)
+        else:
+            train_lines, validation_lines = data.split_train_validation(
+                train_lines
+            )
+    else:
+        print(
+            f"No text files given: using the built-in corpus {data.DEFAULT_CORPUS}"
+        )
+        lines = data.read_text_lines([data.DEFAULT_CORPUS])
+        train_lines, validation_lines = data.split_train_validation(lines)
+    words = max(1, int(config.sequence_length * WORDS_PER_POSITION))
+    train_samples = data.group_lines(train_lines, words)
+    validation_samples = data.group_lines(validation_lines, words)
+
+    vocabulary = learn_vocabulary(
+        tf.data.Dataset.from_tensor_slices(train_lines).batch(1000),
+        vocabulary_size=config.vocabulary_size,
+    )
+    print(f"Vocabulary: {len(vocabulary)} word pieces.", flush=True)
+    tokenizer = LinformerTokenizer(vocabulary=vocabulary)
+    preprocessor = LinformerMaskedLMPreprocessor(
+        tokenizer,
+        sequence_length=config.sequence_length,
+        mask_selection_rate=config.mask_rate,
+        mask_selection_length=max(
+            1, round(config.sequence_length * config.mask_rate * 1.25)
+        ),
+    )
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, len(train_samples) // config.batch_size
+    )
+    train_ds = data.masked_lm_dataset(
+        train_samples, preprocessor, config.batch_size, config.seed, True
+    )
+    validation_ds = data.masked_lm_dataset(
+        validation_samples, preprocessor, config.batch_size, config.seed, False
+    )
+    with strategy.scope():
+        backbone = build_backbone(config, len(vocabulary))
+        masked_lm = LinformerMaskedLM(backbone)
+        masked_lm.compile(
+            optimizer=_optimizer(config, steps_per_epoch * config.epochs),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=["sparse_categorical_accuracy"],
+        )
+        _build(masked_lm, config.sequence_length, preprocessor)
+    print(
+        f"Model: {type(backbone).__name__}, {backbone.count_params():,} "
+        "backbone parameters.",
+        flush=True,
+    )
+    result = fit_resumable(
+        masked_lm,
+        train_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        checkpoint_dir=os.path.join(config.output_dir, "checkpoints"),
+        checkpoint_every=config.checkpoint_every,
+        validation_data=validation_ds,
+        verbose=config.verbose,
+        strategy=strategy,
+    )
+    metrics = _masked_lm_metrics(
+        masked_lm.evaluate(validation_ds, return_dict=True, verbose=0)
+    )
+    metrics["steps"] = int(masked_lm.optimizer.iterations.numpy())
+    metrics["resumed_from"] = result["resumed_from"]
+    print(
+        f"Validation loss {metrics['validation_loss']:.4f}, perplexity "
+        f"{metrics['validation_perplexity']:.2f}",
+        flush=True,
+    )
+    _save(masked_lm, preprocessor, config, metrics)
+    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
+    return metrics
+
+
+def finetune(config):
+    """Fine-tunes (or trains from scratch) a text classifier."""
+    strategy = _prepare(config)
+    train_texts, train_labels = data.read_labeled(config.train)
+    validation_texts, validation_labels = data.read_labeled(config.validation)
+    num_classes = (
+        config.num_classes or max(train_labels + validation_labels) + 1
+    )
+    with strategy.scope():
+        if config.preset:
+            tokenizer = LinformerTokenizer.from_preset(config.preset)
+            backbone = keras_hub.models.Backbone.from_preset(config.preset)
+        else:
+            vocabulary = learn_vocabulary(
+                tf.data.Dataset.from_tensor_slices(train_texts).batch(1000),
+                vocabulary_size=config.vocabulary_size,
+            )
+            tokenizer = LinformerTokenizer(vocabulary=vocabulary)
+            backbone = build_backbone(config, len(vocabulary))
+    sequence_length = min(config.sequence_length, backbone.max_sequence_length)
+    preprocessor = LinformerTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, len(train_texts) // config.batch_size
+    )
+    train_ds = data.classification_dataset(
+        train_texts,
+        train_labels,
+        preprocessor,
+        config.batch_size,
+        config.seed,
+        True,
+    )
+    validation_ds = data.classification_dataset(
+        validation_texts,
+        validation_labels,
+        preprocessor,
+        config.batch_size,
+        config.seed,
+        False,
+    )
+    with strategy.scope():
+        classifier = LinformerTextClassifier(
+            backbone, num_classes=num_classes, dropout=config.dropout
+        )
+        classifier.compile(
+            optimizer=_optimizer(config, steps_per_epoch * config.epochs),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["sparse_categorical_accuracy"],
+        )
+        _build(classifier, sequence_length)
+    result = fit_resumable(
+        classifier,
+        train_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        checkpoint_dir=os.path.join(config.output_dir, "checkpoints"),
+        checkpoint_every=config.checkpoint_every,
+        validation_data=validation_ds,
+        verbose=config.verbose,
+        strategy=strategy,
+    )
+    results = classifier.evaluate(validation_ds, return_dict=True, verbose=0)
+    metrics = {
+        "validation_loss": float(results["loss"]),
+        "validation_accuracy": float(results["sparse_categorical_accuracy"]),
+        "num_classes": num_classes,
+        "steps": int(classifier.optimizer.iterations.numpy()),
+        "resumed_from": result["resumed_from"],
+    }
+    print(
+        f"Validation accuracy {metrics['validation_accuracy']:.4f}, loss "
+        f"{metrics['validation_loss']:.4f}",
+        flush=True,
+    )
+    _save(classifier, preprocessor, config, metrics)
+    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
+    return metrics
+
+
+def evaluate(config):
+    """Masked-LM loss and perplexity on text, or accuracy on labeled data."""
+    task_file = os.path.join(config.preset, "task.json")
+    if not os.path.exists(task_file):
+        raise FileNotFoundError(
+            f"'{config.preset}' is not a task preset (no task.json): give "
+            "the preset directory that pretrain or finetune saved."
+        )
+    task = keras_hub.models.Task.from_preset(config.preset)
+    preprocessor = task.preprocessor
+    task.preprocessor = None
+    task.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=["sparse_categorical_accuracy"],
+    )
+    keras.utils.set_random_seed(config.seed)
+    if isinstance(task, keras_hub.models.MaskedLM):
+        lines = data.read_text_lines([config.data])
+        words = max(1, int(preprocessor.sequence_length * WORDS_PER_POSITION))
+        samples = data.group_lines(lines, words)
+        ds = data.masked_lm_dataset(
+            samples, preprocessor, config.batch_size, config.seed, False
+        )
+        metrics = _masked_lm_metrics(
+            task.evaluate(ds, return_dict=True, verbose=0)
+        )
+        print(
+            f"Loss {metrics['validation_loss']:.4f}, perplexity "
+            f"{metrics['validation_perplexity']:.2f}"
+        )
+    else:
+        texts, labels = data.read_labeled(config.data)
+        num_classes = task.num_classes
+        if max(labels) >= num_classes:
+            raise ValueError(
+                f"{config.data} has label {max(labels)}, but the classifier "
+                f"has {num_classes} classes."
+            )
+        ds = data.classification_dataset(
+            texts, labels, preprocessor, config.batch_size, config.seed, False
+        )
+        results = task.evaluate(ds, return_dict=True, verbose=0)
+        metrics = {
+            "loss": float(results["loss"]),
+            "accuracy": float(results["sparse_categorical_accuracy"]),
+            "examples": len(texts),
+        }
+        print(f"Accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
+    if config.json:
+        write_text_atomic(config.json, json.dumps(metrics, indent=2) + "\n")
+    return metrics
