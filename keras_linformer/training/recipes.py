@@ -137,7 +137,8 @@ def _masked_lm_metrics(results):
 
 
 def pretrain(config):
-    """Learns a vocabulary and pretrains a masked LM; returns the metrics."""
+    """Learns a vocabulary (unless `config.vocabulary` gives one) and
+    pretrains a masked LM; returns the metrics and the fit `history`."""
     strategy = _prepare(config)
     if config.files:
         train_lines = data.read_text_lines(config.files)
@@ -157,10 +158,14 @@ def pretrain(config):
     train_samples = data.group_lines(train_lines, words)
     validation_samples = data.group_lines(validation_lines, words)
 
-    vocabulary = learn_vocabulary(
-        tf.data.Dataset.from_tensor_slices(train_lines).batch(1000),
-        vocabulary_size=config.vocabulary_size,
-    )
+    # A script comparing several models can learn the vocabulary once and
+    # pass it in as `config.vocabulary` (the command line always learns it).
+    vocabulary = getattr(config, "vocabulary", None)
+    if vocabulary is None:
+        vocabulary = learn_vocabulary(
+            tf.data.Dataset.from_tensor_slices(train_lines).batch(1000),
+            vocabulary_size=config.vocabulary_size,
+        )
     print(f"Vocabulary: {len(vocabulary)} word pieces.", flush=True)
     tokenizer = LinformerTokenizer(vocabulary=vocabulary)
     preprocessor = LinformerMaskedLMPreprocessor(
@@ -217,11 +222,14 @@ def pretrain(config):
     )
     _save(masked_lm, preprocessor, config, metrics)
     print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
-    return metrics
+    # The per-epoch curves are returned for scripts, not written to
+    # metrics.json.
+    return dict(metrics, history=result["history"])
 
 
 def finetune(config):
-    """Fine-tunes (or trains from scratch) a text classifier."""
+    """Fine-tunes (or trains from scratch) a text classifier; returns the
+    metrics and the fit `history`."""
     strategy = _prepare(config)
     train_texts, train_labels = data.read_labeled(config.train)
     validation_texts, validation_labels = data.read_labeled(config.validation)
@@ -298,7 +306,7 @@ def finetune(config):
     )
     _save(classifier, preprocessor, config, metrics)
     print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
-    return metrics
+    return dict(metrics, history=result["history"])
 
 
 def evaluate(config):
@@ -309,7 +317,15 @@ def evaluate(config):
             f"'{config.preset}' is not a task preset (no task.json): give "
             "the preset directory that pretrain or finetune saved."
         )
-    task = keras_hub.models.Task.from_preset(config.preset)
+    with open(task_file) as f:
+        registered_name = json.load(f)["registered_name"]
+    task_class = keras.saving.get_registered_object(registered_name)
+    if task_class is None:
+        raise ValueError(
+            f"{task_file} names the task class {registered_name!r}, which is "
+            "not registered (is the package that defines it imported?)."
+        )
+    task = task_class.from_preset(config.preset)
     preprocessor = task.preprocessor
     task.preprocessor = None
     task.compile(
