@@ -19,6 +19,7 @@ import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from keras_hub.src.utils.preset_utils import get_preset_loader
 
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerMaskedLM
@@ -75,6 +76,25 @@ def build_backbone(config, vocabulary_size):
         projection=config.projection,
         sharing=config.sharing,
         **common,
+    )
+
+
+def _load_tokenizer(preset):
+    """The preset's `LinformerTokenizer`, whatever its backbone.
+
+    `LinformerTokenizer.from_preset` refuses a preset whose backbone is a
+    `RobertaBackbone` (`--attention standard`): keras_hub looks for a
+    tokenizer class registered for that backbone. The preset loader reads
+    `tokenizer.json` as saved.
+    """
+    return get_preset_loader(preset).load_tokenizer(LinformerTokenizer)
+
+
+def _load_task(preset, task_class):
+    """`task_class.from_preset(preset)`, also where the backbone is a
+    standard `RobertaBackbone` (see `_load_tokenizer`)."""
+    return get_preset_loader(preset).load_task(
+        task_class, load_weights=True, load_task_weights=True
     )
 
 
@@ -238,7 +258,7 @@ def finetune(config):
     )
     with strategy.scope():
         if config.preset:
-            tokenizer = LinformerTokenizer.from_preset(config.preset)
+            tokenizer = _load_tokenizer(config.preset)
             backbone = keras_hub.models.Backbone.from_preset(config.preset)
         else:
             vocabulary = learn_vocabulary(
@@ -325,7 +345,7 @@ def evaluate(config):
             f"{task_file} names the task class {registered_name!r}, which is "
             "not registered (is the package that defines it imported?)."
         )
-    task = task_class.from_preset(config.preset)
+    task = _load_task(config.preset, task_class)
     preprocessor = task.preprocessor
     task.preprocessor = None
     task.compile(
