@@ -193,6 +193,30 @@ class LinformerBackbone(Backbone):
         )
         self.start_token_index = 0
 
+    def _check_sequence_length(self, inputs):
+        # Without this, a too-long input fails inside the position embedding
+        # with an opaque slice error ("Expected size[0] in [0, n]").
+        for tensor in keras.tree.flatten(inputs):
+            shape = getattr(tensor, "shape", None)
+            if shape is None or len(shape) < 2 or shape[1] is None:
+                continue
+            if shape[1] > self.max_sequence_length:
+                raise ValueError(
+                    f"Input sequence length {shape[1]} is longer than the "
+                    "backbone's max_sequence_length="
+                    f"{self.max_sequence_length}. Truncate inputs to at most "
+                    f"{self.max_sequence_length} tokens (the preprocessors' "
+                    "`sequence_length`)."
+                )
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        self._check_sequence_length(inputs)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        self._check_sequence_length(inputs)
+        return super().compute_output_spec(inputs, training=training, mask=mask)
+
     def get_config(self):
         config = super().get_config()
         config.update(

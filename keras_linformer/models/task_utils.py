@@ -1,0 +1,39 @@
+"""Checks shared by the Linformer tasks."""
+
+
+def check_preprocessor_fits_backbone(preprocessor, backbone):
+    """Raises a `ValueError` if `preprocessor` makes inputs `backbone` refuses.
+
+    A packed sequence longer than the backbone's `max_sequence_length` (n),
+    or a tokenizer with more ids than the backbone's embedding has rows,
+    would fail only later, inside the graph (and an out-of-range embedding
+    lookup on a GPU silently returns zeros), so both are refused when the
+    task is built.
+    """
+    if preprocessor is None:
+        return
+    sequence_length = getattr(preprocessor, "sequence_length", None)
+    if (
+        sequence_length is not None
+        and sequence_length > backbone.max_sequence_length
+    ):
+        raise ValueError(
+            f"The preprocessor packs sequences of length {sequence_length}, "
+            "longer than the backbone's max_sequence_length="
+            f"{backbone.max_sequence_length}. Pass sequence_length <= "
+            f"{backbone.max_sequence_length} to the preprocessor."
+        )
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    # A tokenizer loaded from a preset gets its vocabulary after the task is
+    # built; it was saved together with the backbone.
+    if tokenizer is None or getattr(tokenizer, "vocabulary", None) is None:
+        return
+    vocabulary_size = tokenizer.vocabulary_size()
+    if vocabulary_size > backbone.vocabulary_size:
+        raise ValueError(
+            f"The tokenizer has {vocabulary_size} tokens, more than the "
+            f"backbone's vocabulary_size={backbone.vocabulary_size}: token "
+            f"ids {backbone.vocabulary_size} to {vocabulary_size - 1} would "
+            "be outside the embedding. Build the backbone with "
+            f"vocabulary_size={vocabulary_size}."
+        )

@@ -1,0 +1,214 @@
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_linformer.models import LinformerBackbone
+from keras_linformer.models import LinformerTextClassifier
+from keras_linformer.models import LinformerTextClassifierPreprocessor
+
+FILLER = ["the", "a", "movie", "film", "was", "is", "very", "cat", "dog", "on"]
+POSITIVE = ["good", "great", "fine"]
+NEGATIVE = ["bad", "awful", "poor"]
+
+
+def toy_reviews(rng, count):
+    """Sentences of filler and sentiment words; the label is the sentiment."""
+    texts, labels = [], []
+    for i in range(count):
+        label = i % 2
+        keywords = POSITIVE if label else NEGATIVE
+        length = int(rng.integers(4, 9))
+        words = [
+            rng.choice(keywords) if rng.random() < 0.6 else rng.choice(FILLER)
+            for _ in range(length)
+        ]
+        words[int(rng.integers(0, length))] = rng.choice(keywords)
+        texts.append(" ".join(words) + ".")
+        labels.append(label)
+    return texts, np.array(labels, "int32")
+
+
+@pytest.fixture
+def preprocessor(toy_tokenizer):
+    return LinformerTextClassifierPreprocessor(
+        toy_tokenizer, sequence_length=12
+    )
+
+
+@pytest.fixture
+def classifier(make_backbone, preprocessor):
+    return LinformerTextClassifier(
+        make_backbone(max_sequence_length=12),
+        num_classes=3,
+        preprocessor=preprocessor,
+    )
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def test_logits_shape_and_head(classifier, preprocessor):
+    x = preprocessor(["the good movie.", "a bad film."])
+    logits = classifier(x)
+    assert tuple(logits.shape) == (2, 3)
+    assert classifier.predict(["the good movie."], verbose=0).shape == (1, 3)
+    hidden = classifier.backbone.hidden_dim
+    # Pooler (h x h + h) and logits (h x 3 + 3) on top of the backbone.
+    assert (
+        classifier.count_params() - classifier.backbone.count_params()
+        == hidden * hidden + hidden + hidden * 3 + 3
+    )
+
+
+def test_pools_the_cls_position(classifier, preprocessor):
+    """Outputs depend on the backbone only through position 0."""
+    x = preprocessor(["the good movie.", "a bad film."])
+    backbone = classifier.backbone
+    sequence = to_numpy(backbone(x))
+    head = keras.Sequential([classifier.pooled_dense, classifier.output_dense])
+    np.testing.assert_allclose(
+        to_numpy(head(sequence[:, backbone.start_token_index])),
+        to_numpy(classifier(x)),
+        atol=1e-5,
+    )
+
+
+def test_activation_softmax(make_backbone, preprocessor):
+    classifier = LinformerTextClassifier(
+        make_backbone(max_sequence_length=12),
+        num_classes=4,
+        preprocessor=preprocessor,
+        activation="softmax",
+    )
+    probabilities = to_numpy(classifier(preprocessor(["a good film."])))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    assert not classifier.loss.from_logits
+
+
+def test_learns_a_separable_toy_set(make_backbone, preprocessor, rng):
+    train_texts, train_labels = toy_reviews(rng, 128)
+    test_texts, test_labels = toy_reviews(rng, 64)
+    classifier = LinformerTextClassifier(
+        make_backbone(max_sequence_length=12, num_layers=1),
+        num_classes=2,
+        preprocessor=preprocessor,
+    )
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["sparse_categorical_accuracy"],
+    )
+    # Raw strings in tf.data: the task maps its preprocessor over them.
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((train_texts, train_labels))
+        .shuffle(128, seed=0)
+        .batch(16)
+    )
+    test_ds = tf.data.Dataset.from_tensor_slices(
+        (test_texts, test_labels)
+    ).batch(64)
+    before = classifier.evaluate(test_ds, verbose=0, return_dict=True)
+    classifier.fit(train_ds, epochs=10, verbose=0)
+    after = classifier.evaluate(test_ds, verbose=0, return_dict=True)
+    assert after["sparse_categorical_accuracy"] >= 0.9, after
+    assert after["loss"] < 0.5 * before["loss"], (before, after)
+
+
+def test_preset_round_trip(classifier, preprocessor, tmp_path):
+    preset = str(tmp_path / "preset")
+    classifier.save_to_preset(preset)
+    assert {"task.json", "task.weights.h5", "config.json"} <= set(
+        os.listdir(preset)
+    )
+    x = preprocessor(["the good movie.", "a bad film."])
+
+    restored = LinformerTextClassifier.from_preset(preset)
+    assert isinstance(restored, LinformerTextClassifier)
+    assert restored.num_classes == 3
+    np.testing.assert_array_equal(
+        to_numpy(restored(x)), to_numpy(classifier(x))
+    )
+    assert restored.preprocessor.sequence_length == 12
+    generic = keras_hub.models.TextClassifier.from_preset(preset)
+    assert isinstance(generic, LinformerTextClassifier)
+
+    # A new head: backbone weights load, the head does not.
+    five_way = LinformerTextClassifier.from_preset(preset, num_classes=5)
+    assert tuple(five_way(x).shape) == (2, 5)
+    np.testing.assert_array_equal(
+        to_numpy(five_way.backbone(x)), to_numpy(classifier.backbone(x))
+    )
+
+
+def test_from_backbone_preset(make_backbone, toy_tokenizer, tmp_path):
+    """Fine-tuning starts from a pretrained backbone + tokenizer preset."""
+    preset = str(tmp_path / "preset")
+    backbone = make_backbone(max_sequence_length=24, projected_dim=6)
+    backbone.save_to_preset(preset)
+    toy_tokenizer.save_to_preset(preset)
+    classifier = LinformerTextClassifier.from_preset(preset, num_classes=2)
+    assert classifier.preprocessor.sequence_length == 24
+    x = classifier.preprocessor(["the good movie."])
+    np.testing.assert_array_equal(
+        to_numpy(classifier.backbone(x)), to_numpy(backbone(x))
+    )
+    assert isinstance(classifier.backbone, LinformerBackbone)
+
+
+def test_keras_file_round_trip(classifier, preprocessor, tmp_path):
+    x = preprocessor(["the good movie.", "a bad film."])
+    path = str(tmp_path / "classifier.keras")
+    classifier.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, LinformerTextClassifier)
+    np.testing.assert_array_equal(
+        to_numpy(restored(x)), to_numpy(classifier(x))
+    )
+    # The tokenizer's vocabulary travels in the file too.
+    restored_x = restored.preprocessor(["a fine film."])
+    np.testing.assert_array_equal(
+        to_numpy(restored_x["token_ids"]),
+        to_numpy(preprocessor(["a fine film."])["token_ids"]),
+    )
+
+
+def test_config_round_trip(classifier):
+    config = classifier.get_config()
+    assert config["num_classes"] == 3
+    restored = LinformerTextClassifier.from_config(config)
+    assert restored.num_classes == 3
+    assert restored.backbone.get_config() == classifier.backbone.get_config()
+
+
+def test_sequence_length_over_max_sequence_length(make_backbone, preprocessor):
+    with pytest.raises(
+        ValueError,
+        match=r"length 12, longer than the backbone's "
+        r"max_sequence_length=8",
+    ):
+        LinformerTextClassifier(
+            make_backbone(max_sequence_length=8),
+            num_classes=2,
+            preprocessor=preprocessor,
+        )
+
+
+def test_tokenizer_larger_than_backbone_vocabulary(make_backbone, preprocessor):
+    with pytest.raises(ValueError, match=r"vocabulary_size=10"):
+        LinformerTextClassifier(
+            make_backbone(vocabulary_size=10, max_sequence_length=12),
+            num_classes=2,
+            preprocessor=preprocessor,
+        )
+
+
+def test_long_raw_input_is_truncated_not_refused(classifier):
+    """Through the preprocessor, long text never exceeds n."""
+    x = classifier.preprocessor([" ".join(["good"] * 100)])
+    assert tuple(x["token_ids"].shape) == (1, 12)
+    assert tuple(classifier(x).shape) == (1, 3)
