@@ -5,11 +5,13 @@
     keras-linformer finetune --train train.jsonl --validation dev.jsonl \\
         --preset runs/mlm/preset --output-dir runs/clf
     keras-linformer evaluate runs/clf/preset dev.jsonl --json eval.json
+    keras-linformer export runs/clf/preset --name sentiment
 """
 
 import argparse
 import sys
 
+from keras_linformer.export import add_export_arguments
 from keras_linformer.layers.linformer_attention import SHARING_MODES
 from keras_linformer.layers.sequence_projection import PROJECTIONS
 
@@ -136,6 +138,12 @@ def build_parser():
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(handler="keras_linformer.training.recipes:evaluate")
+
+    add_export_arguments(
+        commands.add_parser(
+            "export", help="Export a preset as a SavedModel for TF Serving."
+        )
+    )
     return parser
 
 
