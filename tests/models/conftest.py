@@ -1,5 +1,7 @@
 """Fixtures shared by the model tests: a toy vocabulary and tiny models."""
 
+import keras
+import numpy as np
 import pytest
 
 from keras_linformer.models import SPECIAL_TOKENS
@@ -11,6 +13,27 @@ TOY_WORDS = [
     "cat", "sat", "on", "mat", "good", "great", "fine", "bad", "awful",
     "poor", "movie", "film", "was", "is", "very", "##s", ".", ",",
 ]  # fmt: skip
+
+
+# `rng`, `tensorflow_only` and the seeding are also in tests/conftest.py; they
+# are repeated here so that this directory runs on its own.
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1337)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1337)
+
+
+@pytest.fixture
+def tensorflow_only():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(
+            "needs the TensorFlow backend (its gather error, GradientTape); "
+            f"running on {keras.backend.backend()!r}"
+        )
 
 
 @pytest.fixture
