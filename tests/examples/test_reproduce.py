@@ -1,0 +1,169 @@
+"""The paper-reproduction scripts' --quick modes, on a small slice of the
+shared data (skipped where ../shared/data is absent)."""
+
+import importlib.util
+import json
+import math
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+DATA_DIR = os.path.join(ROOT, "..", "shared", "data")
+
+
+def _load(name):
+    path = os.path.join(ROOT, "examples", name + ".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _needs(*parts):
+    path = os.path.join(DATA_DIR, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not found: {os.path.abspath(path)}")
+
+
+def test_perplexity_quick_writes_finite_table(tmp_path):
+    _needs("wikitext-2", "train.txt")
+    _needs("wikitext-2", "valid.txt")
+    script = _load("reproduce_perplexity")
+    out = tmp_path / "ppl"
+    runs = ["standard", "k128-layerwise"]
+    code = script.main(
+        [
+            "--quick",
+            "--data-dir",
+            DATA_DIR,
+            "--output-dir",
+            str(out),
+            "--runs",
+            ",".join(runs),
+            "--max-lines",
+            "150",
+            "--max-validation-lines",
+            "30",
+            "--steps",
+            "4",
+            "--verbose",
+            "0",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert sorted(summary["runs"]) == sorted(runs)
+    for name, run in summary["runs"].items():
+        ppl = run["validation_perplexity"]
+        assert math.isfinite(ppl) and ppl > 1, (name, ppl)
+        curve = run["history"]["val_loss"]
+        assert len(curve) == summary["settings"]["evaluations"], name
+        assert all(math.isfinite(loss) for loss in curve), name
+    assert "standard Transformer" in summary["runs"]["standard"]["model"]
+    assert "layerwise" in summary["runs"]["k128-layerwise"]["model"]
+    table = (out / "results.md").read_text()
+    for name in runs:
+        assert f"| {name} |" in table
+    assert (out / "validation_curves.png").stat().st_size > 1000
+
+    # `keras-linformer evaluate` on the preset of the standard Transformer
+    # gives the perplexity that training reported on the same data.
+    from keras_linformer import cli
+
+    eval_json = tmp_path / "eval.json"
+    code = cli.main(
+        [
+            "evaluate",
+            str(out / "standard" / "preset"),
+            summary["validation_file"],
+            "--batch-size",
+            str(summary["settings"]["batch_size"]),
+            "--json",
+            str(eval_json),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads(eval_json.read_text())
+    expected = summary["runs"]["standard"]["validation_perplexity"]
+    assert math.isfinite(metrics["validation_perplexity"])
+    assert metrics["validation_perplexity"] == pytest.approx(expected, rel=0.1)
+
+
+def test_imdb_quick_writes_accuracies(tmp_path):
+    _needs("imdb", "imdb_train.jsonl")
+    _needs("imdb", "imdb_dev.jsonl")
+    script = _load("reproduce_imdb")
+    out = tmp_path / "imdb"
+    runs = ["standard", "k128"]
+    code = script.main(
+        [
+            "--quick",
+            "--data-dir",
+            DATA_DIR,
+            "--output-dir",
+            str(out),
+            "--runs",
+            ",".join(runs),
+            "--max-train",
+            "64",
+            "--max-dev",
+            "32",
+            "--pretrain-steps",
+            "2",
+            "--finetune-steps",
+            "2",
+            "--verbose",
+            "0",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert sorted(summary["runs"]) == sorted(runs)
+    for name, run in summary["runs"].items():
+        assert 0.0 <= run["accuracy"] <= 1.0, (name, run["accuracy"])
+        assert run["dev_examples"] == 32
+        ppl = run["pretrain_perplexity"]
+        assert math.isfinite(ppl) and ppl > 1, (name, ppl)
+    table = (out / "results.md").read_text()
+    for name in runs:
+        assert f"| {name} |" in table
+
+    # `keras-linformer evaluate` on the fine-tuned standard Transformer.
+    from keras_linformer import cli
+
+    eval_json = tmp_path / "eval.json"
+    dev = os.path.join(str(out), "data", "imdb_dev.jsonl")
+    code = cli.main(
+        [
+            "evaluate",
+            str(out / "standard" / "finetune" / "preset"),
+            dev,
+            "--json",
+            str(eval_json),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads(eval_json.read_text())
+    assert metrics["examples"] == 32
+    assert metrics["accuracy"] == pytest.approx(
+        summary["runs"]["standard"]["accuracy"], abs=1e-6
+    )
+
+
+def test_scripts_skip_cleanly_without_data(tmp_path, capsys):
+    for name in ("reproduce_perplexity", "reproduce_imdb"):
+        script = _load(name)
+        out = tmp_path / name
+        code = script.main(
+            [
+                "--quick",
+                "--data-dir",
+                str(tmp_path / "absent"),
+                "--output-dir",
+                str(out),
+            ]
+        )
+        assert code == 0
+        assert "Skipping" in capsys.readouterr().err
+        assert not (out / "results.json").exists()
