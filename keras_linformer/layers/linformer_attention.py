@@ -4,6 +4,7 @@ import math
 
 import keras
 from keras import ops
+from keras.src.backend import get_keras_mask
 
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_projection_args
@@ -125,7 +126,11 @@ class LinformerAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         validate_projection_args(sequence_length, projected_dim, projection)
         validate_sharing(
-            sharing, shared_projection, sequence_length, projected_dim, projection
+            sharing,
+            shared_projection,
+            sequence_length,
+            projected_dim,
+            projection,
         )
         self.num_heads = num_heads
         self.key_dim = key_dim
@@ -326,6 +331,11 @@ class LinformerAttention(keras.layers.Layer):
         key = value if key is None else key
         if padding_mask is None:
             padding_mask = key_mask if key_mask is not None else value_mask
+        if padding_mask is None:
+            # Keras fills `key_mask` / `value_mask` from implicit masks only
+            # when more than one tensor is passed: self-attention called on
+            # one tensor reads its mask here.
+            padding_mask = get_keras_mask(key)
 
         key_states, value_states, slot_mask = self._project_keys_and_values(
             key, value, padding_mask
@@ -401,11 +411,12 @@ class LinformerAttention(keras.layers.Layer):
                 "projected_dim": self.projected_dim,
                 "projection": self.projection,
                 "sharing": self.sharing,
-                # Serialized within Keras's object-sharing scope, so layers
-                # that shared one projection share it again after loading.
-                "shared_projection": keras.saving.serialize_keras_object(
-                    self.shared_projection
-                ),
+                # The object itself: Keras serializes it after `get_config`
+                # inside its object-sharing scope, so layers that shared one
+                # projection share it again after `.keras` loading. (A dict
+                # serialized here would be copied before the scope marks it
+                # as shared, and loading would make one copy per layer.)
+                "shared_projection": self.shared_projection,
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(
@@ -441,7 +452,7 @@ class LinformerAttention(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if config.get("shared_projection") is not None:
+        if isinstance(config.get("shared_projection"), dict):
             config["shared_projection"] = keras.saving.deserialize_keras_object(
                 config["shared_projection"]
             )

@@ -101,7 +101,11 @@ class LinformerEncoder(keras.layers.Layer):
         self.supports_masking = True
         validate_projection_args(sequence_length, projected_dim, projection)
         validate_sharing(
-            sharing, shared_projection, sequence_length, projected_dim, projection
+            sharing,
+            shared_projection,
+            sequence_length,
+            projected_dim,
+            projection,
         )
 
     def build(self, inputs_shape):
@@ -224,6 +228,15 @@ class LinformerEncoder(keras.layers.Layer):
     def compute_output_spec(
         self, inputs, padding_mask=None, return_attention_scores=False, **kwargs
     ):
+        # Refuse a too long input when the functional model is built, as
+        # `LinformerAttention` does, not only when it is first run.
+        length = inputs.shape[1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"Input sequence length {length} is longer than the "
+                f"`sequence_length` n={self.sequence_length} that {self.name} "
+                f"was built for."
+            )
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if return_attention_scores:
             scores_shape = (
@@ -247,9 +260,12 @@ class LinformerEncoder(keras.layers.Layer):
                 "projected_dim": self.projected_dim,
                 "projection": self.projection,
                 "sharing": self.sharing,
-                "shared_projection": keras.saving.serialize_keras_object(
-                    self.shared_projection
-                ),
+                # The object itself: Keras serializes it after `get_config`
+                # inside its object-sharing scope, so layers that shared one
+                # projection share it again after `.keras` loading. (A dict
+                # serialized here would be copied before the scope marks it
+                # as shared, and loading would make one copy per layer.)
+                "shared_projection": self.shared_projection,
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
@@ -272,7 +288,7 @@ class LinformerEncoder(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if config.get("shared_projection") is not None:
+        if isinstance(config.get("shared_projection"), dict):
             config["shared_projection"] = keras.saving.deserialize_keras_object(
                 config["shared_projection"]
             )

@@ -1,0 +1,40 @@
+"""Shared pytest fixtures for keras_linformer's tests."""
+
+import keras
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Each test draws the same weights and dropout masks on every run."""
+    keras.utils.set_random_seed(1337)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1337)
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_precision(request):
+    """Sets a global mixed precision policy, and restores the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@pytest.fixture
+def tensorflow_only():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(
+            "needs the TensorFlow backend (tf.GradientTape); running on "
+            f"{keras.backend.backend()!r}"
+        )
+
+
+def pytest_report_header(config):
+    return f"keras backend: {keras.backend.backend()}"

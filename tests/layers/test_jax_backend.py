@@ -1,0 +1,67 @@
+"""Runs a subset of the layer tests again under `KERAS_BACKEND=jax`."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+LAYER_TESTS = Path(__file__).parent
+REPO_ROOT = LAYER_TESTS.parent.parent
+FILES = [
+    "test_sequence_projection.py",
+    "test_linformer_attention.py",
+    "test_linformer_encoder.py",
+]
+# The numerics against the NumPy reference (padded, L < n, every sharing and
+# projection), cross-attention, padding, refusals, variable sharing and
+# `.keras` round trips, Keras masks and a compiled mixed precision fit. The
+# whole files pass on JAX too, but take minutes there on a small CPU.
+SUBSET = (
+    "(matches_reference and shorter and not unpadded) or cross_attention "
+    "or variable_counts or refusals or layerwise_shares or padded_values "
+    "or keras_save_and_load or fully_padded_row_is_finite or keras_mask "
+    "or slot_mask or (fit_lowers_loss and jit and mixed_float16) "
+    "or (layerwise_sharing and linear) or (encoder and matches_reference)"
+)
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+def test_layer_tests_pass_on_jax():
+    if keras.backend.backend() == "jax":
+        pytest.skip("already running on the JAX backend")
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (pip install 'jax[cpu]')")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::UserWarning",
+        *[str(LAYER_TESTS / name) for name in FILES],
+        "-k",
+        SUBSET,
+    ]
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-8000:]
+    assert "keras backend: jax" in output, output[-2000:]
+    # Nothing in the subset may skip itself on JAX.
+    assert " passed" in output and " skipped" not in output, output[-2000:]

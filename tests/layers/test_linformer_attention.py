@@ -1,0 +1,653 @@
+import keras
+import numpy as np
+import pytest
+from keras.src import testing
+from numpy_reference import attention_weights
+from numpy_reference import linformer_attention
+
+from keras_linformer.layers import LinformerAttention
+from keras_linformer.layers import SequenceProjection
+
+# Keras warns that the dense sublayers drop the implicit mask of an embedded
+# input; the attention reads that mask itself (see the keras_mask tests).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*does not support masking:UserWarning"
+)
+
+SHARING = ["none", "headwise", "key_value", "layerwise"]
+PROJECTIONS = ["linear", "mean", "max", "conv"]
+N, K, DIM, HEADS, KEY_DIM = 16, 4, 8, 2, 4
+
+
+def make_layer(sharing="headwise", projection="linear", n=N, k=K, **kwargs):
+    shared = None
+    if sharing == "layerwise":
+        shared = SequenceProjection(
+            n,
+            k,
+            projection=projection,
+            initializer=kwargs.get("projection_initializer"),
+        )
+    return LinformerAttention(
+        num_heads=HEADS,
+        key_dim=KEY_DIM,
+        sequence_length=n,
+        projected_dim=k,
+        projection=projection,
+        sharing=sharing,
+        shared_projection=shared,
+        **kwargs,
+    )
+
+
+def randomize_weights(layer, rng, scale=0.5):
+    """Nonzero biases and arbitrary E/F, so that no term hides behind an
+    initializer."""
+    for variable in layer.weights:
+        values = scale * rng.normal(size=variable.shape)
+        variable.assign(values.astype(variable.dtype))
+
+
+def padding_mask(length, real_lengths):
+    return np.arange(length)[None, :] < np.asarray(real_lengths)[:, None]
+
+
+def reference(layer, *args, **kwargs):
+    return linformer_attention(
+        attention_weights(layer),
+        *args,
+        sequence_length=layer.sequence_length,
+        projected_dim=layer.projected_dim,
+        projection=layer.projection,
+        **kwargs,
+    )
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x).astype("float64")
+
+
+def count_projection_variables(layer):
+    projections = {
+        id(p): p for p in (layer.key_projection, layer.value_projection)
+    }
+    return [v for p in projections.values() for v in p.trainable_weights]
+
+
+class LinformerAttentionLayerTest(testing.TestCase):
+    """Keras's own layer checks: build, shapes, serialization, training."""
+
+    def _run(self, sharing, projection, expected_weights):
+        self.run_layer_test(
+            LinformerAttention,
+            init_kwargs={
+                "num_heads": HEADS,
+                "key_dim": KEY_DIM,
+                "sequence_length": N,
+                "projected_dim": K,
+                "projection": projection,
+                "sharing": sharing,
+                "dropout": 0.1,
+            },
+            input_shape=(2, 12, DIM),
+            expected_output_shape=(2, 12, DIM),
+            expected_num_trainable_weights=expected_weights,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+            supports_masking=False,
+        )
+
+    def test_layer_headwise_linear(self):
+        self._run("headwise", "linear", 8 + 2)
+
+    def test_layer_none_conv(self):
+        self._run("none", "conv", 8 + 2)
+
+    def test_layer_key_value_max(self):
+        self._run("key_value", "max", 8)
+
+    def test_layer_layerwise_without_shared_projection_mean(self):
+        self._run("layerwise", "mean", 8)
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("length", [N, 10], ids=["full_length", "shorter"])
+def test_matches_reference(sharing, projection, padded, length, rng):
+    layer = make_layer(sharing, projection)
+    x = rng.normal(size=(2, length, DIM)).astype("float32")
+    mask = padding_mask(
+        length, [length, length - 7] if padded else [length] * 2
+    )
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    outputs, scores = layer(
+        x, padding_mask=mask if padded else None, return_attention_scores=True
+    )
+    expected, expected_scores = reference(
+        layer, x, padding_mask=mask if padded else None
+    )
+    np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(scores), expected_scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_cross_attention_matches_reference(sharing, projection, rng):
+    """Query length T != L, and key != value (the F-is-not-E-input path)."""
+    layer = make_layer(sharing, projection)
+    query = rng.normal(size=(2, 5, DIM)).astype("float32")
+    value = rng.normal(size=(2, 13, DIM)).astype("float32")
+    key = rng.normal(size=(2, 13, DIM)).astype("float32")
+    mask = padding_mask(13, [13, 6])
+    layer.build(query.shape, value.shape, key.shape)
+    randomize_weights(layer, rng)
+    outputs, scores = layer(
+        query, value, key, padding_mask=mask, return_attention_scores=True
+    )
+    expected, expected_scores = reference(
+        layer, query, value, key, padding_mask=mask
+    )
+    assert tuple(scores.shape) == (2, HEADS, 5, K)
+    np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(scores), expected_scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("sharing", ["none", "headwise"])
+@pytest.mark.parametrize("projection", ["linear", "conv"])
+def test_without_bias_matches_reference(sharing, projection, rng):
+    layer = make_layer(sharing, projection, use_bias=False)
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = padding_mask(N, [N, 5])
+    layer.build(x.shape)
+    randomize_weights(layer, rng)
+    assert layer.query_dense.bias is None
+    expected, _ = reference(layer, x, padding_mask=mask)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, padding_mask=mask)), expected, atol=1e-5
+    )
+
+
+def _identity_projection(layer, projection):
+    """Makes E = F = I (k = n): for linear, the identity initializer; for
+    conv, a window of one with weight 1; pooling over windows of one is
+    already the identity."""
+    if projection == "linear" and layer.sharing == "none":
+        for p in (layer.key_projection, layer.value_projection):
+            p.kernel.assign(np.broadcast_to(np.eye(N), p.kernel.shape))
+    for p in (layer.key_projection, layer.value_projection):
+        if projection == "linear":
+            np.testing.assert_array_equal(
+                np.broadcast_to(np.eye(N), p.kernel.shape), p.kernel
+            )
+        elif projection == "conv":
+            p.kernel.assign(np.ones(p.kernel.shape, "float32"))
+
+
+def _copy_into_mha(layer, mha):
+    pairs = [
+        (mha._query_dense, layer.query_dense),
+        (mha._key_dense, layer.key_dense),
+        (mha._value_dense, layer.value_dense),
+        (mha._output_dense, layer.output_dense),
+    ]
+    for target, source in pairs:
+        target.kernel.assign(source.kernel)
+        target.bias.assign(source.bias)
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_identity_projection_equals_multi_head_attention(
+    sharing, projection, rng
+):
+    layer = make_layer(
+        sharing,
+        projection,
+        k=N,
+        projection_initializer=(
+            "identity" if projection == "linear" and sharing != "none" else None
+        ),
+    )
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    layer.build(x.shape)
+    randomize_weights_except_projections(layer, rng)
+    _identity_projection(layer, projection)
+    mha = keras.layers.MultiHeadAttention(num_heads=HEADS, key_dim=KEY_DIM)
+    mha(x, x)
+    _copy_into_mha(layer, mha)
+    np.testing.assert_allclose(
+        to_numpy(layer(x)), to_numpy(mha(x, x)), atol=1e-5
+    )
+    if projection != "linear":
+        # With windows of one position, a padded slot is a masked key.
+        mask = padding_mask(N, [N, 9])
+        expected = mha(x, x, attention_mask=mask[:, None, :])
+        np.testing.assert_allclose(
+            to_numpy(layer(x, padding_mask=mask)),
+            to_numpy(expected),
+            atol=1e-5,
+        )
+
+
+def randomize_weights_except_projections(layer, rng):
+    for dense in (
+        layer.query_dense,
+        layer.key_dense,
+        layer.value_dense,
+        layer.output_dense,
+    ):
+        randomize_weights(dense, rng)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+@pytest.mark.parametrize(
+    "sharing, matrices",
+    [("none", 2 * HEADS), ("headwise", 2), ("key_value", 1), ("layerwise", 1)],
+)
+def test_variable_counts(sharing, matrices, projection):
+    layer = make_layer(sharing, projection)
+    layer(np.zeros((1, N, DIM), "float32"))
+    weights = layer.trainable_weights
+    assert len(weights) == len({id(v) for v in weights})
+    projection_variables = count_projection_variables(layer)
+    dense_variables = 8  # Q, K, V, O kernels and biases
+    if projection in ("mean", "max"):
+        assert projection_variables == []
+        assert len(weights) == dense_variables
+        return
+    assert len(weights) == dense_variables + len(projection_variables)
+    for variable in projection_variables:
+        assert any(variable is w for w in weights)
+    window = N // K
+    per_matrix = N * K if projection == "linear" else window
+    total = sum(int(np.prod(v.shape)) for v in projection_variables)
+    assert total == matrices * per_matrix
+    if sharing == "none":
+        # One (heads, n, k) kernel (or (heads, w) conv kernel) each for keys
+        # and values.
+        assert len(projection_variables) == 2
+        assert tuple(layer.key_projection.kernel.shape)[0] == HEADS
+    else:
+        assert len(projection_variables) == matrices
+    if projection == "linear":
+        assert tuple(layer.key_projection.kernel.shape)[-2:] == (N, K)
+    if sharing in ("key_value", "layerwise"):
+        assert layer.key_projection is layer.value_projection
+
+
+def test_layerwise_shares_one_projection_between_layers():
+    shared = SequenceProjection(N, K)
+    layers = [
+        LinformerAttention(
+            HEADS, KEY_DIM, N, K, sharing="layerwise", shared_projection=shared
+        )
+        for _ in range(3)
+    ]
+    inputs = keras.Input((N, DIM))
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    model = keras.Model(inputs, x)
+    kernels = [v for v in model.weights if tuple(v.shape) == (N, K)]
+    assert len(kernels) == 1 and kernels[0] is shared.kernel
+    assert len(model.weights) == len({id(v) for v in model.weights})
+    assert len(model.trainable_weights) == 3 * 8 + 1
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_padded_values_do_not_change_real_outputs(sharing, projection, rng):
+    layer = make_layer(sharing, projection)
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = padding_mask(N, [11, 4])
+    noise = 50 * rng.normal(size=x.shape)
+    noisy = np.where(mask[..., None], x, noise).astype("float32")
+    clean = to_numpy(layer(x, padding_mask=mask))
+    dirty = to_numpy(layer(noisy, padding_mask=mask))
+    np.testing.assert_allclose(clean[mask], dirty[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_padded_batch_equals_unpadded_one_by_one(sharing, projection, rng):
+    layer = make_layer(sharing, projection)
+    lengths = [N, 12, 7]
+    x = rng.normal(size=(3, N, DIM)).astype("float32")
+    mask = padding_mask(N, lengths)
+    batched = to_numpy(layer(x, padding_mask=mask))
+    for i, length in enumerate(lengths):
+        alone = to_numpy(layer(x[i : i + 1, :length]))
+        np.testing.assert_allclose(batched[i, :length], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_keras_mask_is_the_padding_mask(projection, rng):
+    """An implicit Keras mask (e.g. from `Embedding(mask_zero=True)`) is
+    used as the padding mask, also in self-attention with one argument."""
+    ids = np.array(
+        [[3, 1, 4, 1, 5, 9, 2, 6, 0, 0], [2, 7, 1, 8, 0, 0, 0, 0, 0, 0]]
+    )
+    embedding = keras.layers.Embedding(10, DIM, mask_zero=True)
+    layer = make_layer("headwise", projection)
+    embedded = embedding(ids)
+    expected = to_numpy(layer(embedded, padding_mask=ids != 0))
+    real = ids != 0
+    token_ids = keras.Input((ids.shape[1],), dtype="int32")
+    model = keras.Model(token_ids, layer(embedding(token_ids)))
+    for outputs in (layer(embedded), layer(embedded, embedded), model(ids)):
+        np.testing.assert_allclose(
+            to_numpy(outputs)[real], expected[real], atol=1e-6
+        )
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_fully_padded_row_is_finite(sharing, projection, rng):
+    layer = make_layer(sharing, projection)
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = padding_mask(N, [N, 0])
+    outputs, scores = layer(x, padding_mask=mask, return_attention_scores=True)
+    assert np.isfinite(to_numpy(outputs)).all()
+    assert np.isfinite(to_numpy(scores)).all()
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_fully_padded_row_has_finite_gradients(
+    projection, rng, tensorflow_only
+):
+    import tensorflow as tf
+
+    layer = make_layer("none", projection)
+    x = tf.constant(rng.normal(size=(2, N, DIM)).astype("float32"))
+    mask = padding_mask(N, [5, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(layer(x, padding_mask=mask) ** 2)
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    for grad in grads:
+        assert np.isfinite(np.asarray(grad)).all()
+
+
+def test_dropout_only_in_training(rng):
+    layer = make_layer(dropout=0.5)
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    inference = to_numpy(layer(x))
+    np.testing.assert_array_equal(inference, to_numpy(layer(x, training=False)))
+    assert np.abs(to_numpy(layer(x, training=True)) - inference).max() > 1e-3
+
+
+def test_dynamic_length_in_functional_model(rng):
+    """An `Input` of unknown length: slicing and padding work on a symbolic
+    L, in eager and in compiled `predict`."""
+    for projection in PROJECTIONS:
+        layer = make_layer("headwise", projection)
+        inputs = keras.Input((None, DIM))
+        mask_input = keras.Input((None,), dtype="bool")
+        model = keras.Model(
+            [inputs, mask_input], layer(inputs, padding_mask=mask_input)
+        )
+        x = rng.normal(size=(2, 10, DIM)).astype("float32")
+        mask = padding_mask(10, [10, 6])
+        expected = to_numpy(layer(x, padding_mask=mask))
+        np.testing.assert_allclose(
+            model.predict([x, mask], verbose=0), expected, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"projected_dim": 32}, r"projected_dim=32, sequence_length=16"),
+        (
+            {"sequence_length": 18, "projection": "mean"},
+            r"sequence_length=18, projected_dim=4",
+        ),
+        (
+            {"sequence_length": 18, "projection": "conv"},
+            r"sequence_length=18, projected_dim=4",
+        ),
+        ({"projection": "random"}, r"Unknown `projection`: 'random'"),
+        ({"sharing": "global"}, r"Unknown `sharing`: 'global'"),
+        (
+            {"shared_projection": SequenceProjection(N, K)},
+            r"only used with `sharing='layerwise'`.*sharing='headwise'",
+        ),
+        (
+            {
+                "sharing": "layerwise",
+                "shared_projection": SequenceProjection(N, 8),
+            },
+            r"\(16, 4, 'linear'\).*\(16, 8, 'linear'\)",
+        ),
+        (
+            {
+                "sharing": "layerwise",
+                "shared_projection": SequenceProjection(N, K, num_heads=2),
+            },
+            r"num_heads=2",
+        ),
+    ],
+)
+def test_construction_refusals(kwargs, match):
+    arguments = {
+        "num_heads": HEADS,
+        "key_dim": KEY_DIM,
+        "sequence_length": N,
+        "projected_dim": K,
+    }
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        LinformerAttention(**arguments)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_call_refusals(projection):
+    layer = make_layer("headwise", projection)
+    x = np.ones((2, N, DIM), "float32")
+    with pytest.raises(ValueError, match=r"use_causal_mask=True"):
+        layer(x, use_causal_mask=True)
+    with pytest.raises(ValueError, match=r"attention_mask.*\(2, 16, 16\)"):
+        layer(x, attention_mask=np.ones((2, N, N), bool))
+    with pytest.raises(ValueError, match=r"length 20 .*n=16"):
+        layer(np.ones((2, 20, DIM), "float32"))
+    with pytest.raises(ValueError, match=r"length 20 .*n=16"):
+        make_layer("none", projection)(keras.Input((20, DIM)))
+
+
+@pytest.mark.parametrize("projection", ["linear", "conv"])
+def test_projected_key_norm_does_not_grow_with_n(projection, rng):
+    """K' = E^T (M * (X Wk + bk)) with the default initializers: its rows
+    keep their size from n = 512 to n = 8192 (k = 64)."""
+
+    def mean_key_norm(n):
+        keras.utils.set_random_seed(0)
+        layer = LinformerAttention(
+            num_heads=2,
+            key_dim=8,
+            sequence_length=n,
+            projected_dim=64,
+            projection=projection,
+            bias_initializer="random_normal",
+        )
+        x = rng.normal(size=(2, n, 16)).astype("float32")
+        layer.build(x.shape)
+        projected, _ = layer.key_projection(layer.key_dense(x))
+        return np.linalg.norm(to_numpy(projected), axis=-1).mean()
+
+    short, long = mean_key_norm(512), mean_key_norm(8192)
+    assert 0.5 < long / short < 2.0, (short, long)
+
+
+# Mixed precision.
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_mixed_precision_outputs_are_finite_at_n_4096(
+    mixed_precision, projection, rng
+):
+    n, k = 4096, 64
+    layer = LinformerAttention(
+        num_heads=2,
+        key_dim=4,
+        sequence_length=n,
+        projected_dim=k,
+        projection=projection,
+    )
+    x = rng.normal(size=(2, n, 8)).astype("float32")
+    mask = padding_mask(n, [n, 1000])
+    outputs, scores = layer(x, padding_mask=mask, return_attention_scores=True)
+    assert (
+        keras.backend.standardize_dtype(outputs.dtype)
+        == (mixed_precision.split("_")[1])
+    )
+    assert np.isfinite(to_numpy(outputs)).all()
+    assert np.isfinite(to_numpy(scores)).all()
+    sums = to_numpy(scores).sum(axis=-1)
+    np.testing.assert_allclose(sums, 1.0, atol=2e-2)
+
+
+def test_mixed_precision_softmax_runs_in_float32(
+    mixed_precision, rng, monkeypatch
+):
+    layer = make_layer("headwise", "mean")
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    layer(x)
+    softmaxes = [
+        sublayer
+        for sublayer in layer._flatten_layers()
+        if isinstance(sublayer, keras.layers.Softmax)
+    ]
+    assert softmaxes, "no keras.layers.Softmax in LinformerAttention"
+    seen = []
+    for softmax in softmaxes:
+        original = softmax.call
+
+        def call(inputs, mask=None, _original=original):
+            seen.append(keras.backend.standardize_dtype(inputs.dtype))
+            outputs = _original(inputs, mask=mask)
+            seen.append(keras.backend.standardize_dtype(outputs.dtype))
+            return outputs
+
+        monkeypatch.setattr(softmax, "call", call)
+    layer(x)
+    assert seen and set(seen) == {"float32"}, seen
+
+
+@pytest.mark.parametrize("projection", ["linear", "conv"])
+@pytest.mark.parametrize("sharing", ["none", "headwise", "key_value"])
+def test_mixed_precision_gradients_reach_projections(
+    mixed_precision, sharing, projection, rng, tensorflow_only
+):
+    import tensorflow as tf
+
+    layer = make_layer(sharing, projection)
+    x = rng.normal(size=(2, 12, DIM)).astype("float32")
+    mask = padding_mask(12, [12, 7])
+    layer.build(x.shape)
+    projections = count_projection_variables(layer)
+    assert projections
+    with tf.GradientTape() as tape:
+        outputs = layer(x, padding_mask=mask)
+        loss = tf.reduce_sum(tf.cast(outputs, "float32") ** 2)
+    grads = tape.gradient(loss, projections)
+    for variable, grad in zip(projections, grads):
+        assert variable.dtype == "float32"
+        assert grad is not None, variable.path
+        grad = np.asarray(grad)
+        assert np.isfinite(grad).all(), variable.path
+        assert np.abs(grad).max() > 0, variable.path
+
+
+def _small_model(projection, sharing="headwise"):
+    inputs = keras.Input((N, DIM))
+    mask = keras.Input((N,), dtype="bool")
+    x = make_layer(sharing, projection)(inputs, padding_mask=mask)
+    outputs = keras.layers.Dense(1, dtype="float32")(x)
+    return keras.Model([inputs, mask], outputs)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "jit"])
+def test_mixed_precision_fit_lowers_loss(mixed_precision, jit_compile, rng):
+    x = rng.normal(size=(16, N, DIM)).astype("float32")
+    mask = padding_mask(N, rng.integers(4, N + 1, size=16))
+    y = x[..., :1].cumsum(axis=1) / 4.0
+    model = _small_model("conv" if jit_compile else "linear")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="mse",
+        jit_compile=jit_compile,
+    )
+    history = model.fit(
+        [x, mask], y, batch_size=8, epochs=8, verbose=0, shuffle=False
+    )
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all(), losses
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+# Serialization.
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", ["linear", "max", "conv"])
+def test_get_config_from_config_round_trip(sharing, projection, rng):
+    layer = make_layer(
+        sharing,
+        projection,
+        dropout=0.1,
+        projection_initializer=keras.initializers.RandomNormal(stddev=0.3),
+        kernel_initializer="he_normal",
+        bias_initializer="ones",
+    )
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = padding_mask(N, [N, 9])
+    expected = to_numpy(layer(x, padding_mask=mask))
+    config = layer.get_config()
+    revived = LinformerAttention.from_config(config)
+    revived.build(x.shape)
+    for name in ("projection", "sharing", "value_dim", "dropout"):
+        assert getattr(revived, name) == getattr(layer, name)
+    assert isinstance(
+        revived.projection_initializer, keras.initializers.RandomNormal
+    )
+    revived.set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        to_numpy(revived(x, padding_mask=mask)), expected, atol=1e-6
+    )
+    # The same through Keras's serialize / deserialize.
+    serialized = keras.saving.serialize_keras_object(layer)
+    revived = keras.saving.deserialize_keras_object(serialized)
+    assert revived.get_config().keys() == layer.get_config().keys()
+
+
+@pytest.mark.parametrize(
+    "sharing, projection",
+    [
+        ("none", "linear"),
+        ("headwise", "conv"),
+        ("key_value", "mean"),
+        ("layerwise", "linear"),
+    ],
+)
+def test_keras_save_and_load(sharing, projection, rng, tmp_path):
+    model = _small_model(projection, sharing)
+    for layer in model.layers:
+        if isinstance(layer, LinformerAttention):
+            randomize_weights(layer, rng)
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = padding_mask(N, [N, 9])
+    path = str(tmp_path / "attention.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(
+        to_numpy(loaded([x, mask])), to_numpy(model([x, mask]))
+    )
+    attention = [
+        layer
+        for layer in loaded.layers
+        if isinstance(layer, LinformerAttention)
+    ][0]
+    assert attention.sharing == sharing
+    assert len(loaded.weights) == len(model.weights)

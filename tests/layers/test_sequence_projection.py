@@ -1,0 +1,241 @@
+import keras
+import numpy as np
+import pytest
+from keras.src import testing
+from numpy_reference import project
+
+from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers.sequence_projection import validate_projection_args
+
+PROJECTIONS = ["linear", "mean", "max", "conv"]
+N, K, DIM, HEADS = 16, 4, 3, 2
+
+
+class SequenceProjectionLayerTest(testing.TestCase):
+    """Keras's own layer checks: build, shapes, serialization, training."""
+
+    def test_layer_linear(self):
+        self.run_layer_test(
+            SequenceProjection,
+            init_kwargs={"sequence_length": N, "projected_dim": K},
+            input_shape=(2, N, DIM),
+            expected_output_shape=((2, K, DIM), (2, K)),
+            expected_num_trainable_weights=1,
+            expected_num_non_trainable_weights=0,
+            supports_masking=False,
+        )
+
+    def test_layer_conv_per_head(self):
+        self.run_layer_test(
+            SequenceProjection,
+            init_kwargs={
+                "sequence_length": N,
+                "projected_dim": K,
+                "projection": "conv",
+                "num_heads": HEADS,
+                "initializer": "random_normal",
+            },
+            input_shape=(2, 12, HEADS, DIM),
+            expected_output_shape=((2, K, HEADS, DIM), (2, K)),
+            expected_num_trainable_weights=1,
+            expected_num_non_trainable_weights=0,
+            supports_masking=False,
+        )
+
+    def test_layer_pooling_has_no_weights(self):
+        for projection in ("mean", "max"):
+            self.run_layer_test(
+                SequenceProjection,
+                init_kwargs={
+                    "sequence_length": N,
+                    "projected_dim": K,
+                    "projection": projection,
+                },
+                input_shape=(2, N, DIM),
+                expected_output_shape=((2, K, DIM), (2, K)),
+                expected_num_trainable_weights=0,
+                expected_num_non_trainable_weights=0,
+                supports_masking=False,
+                run_training_check=False,
+            )
+
+
+def _padding_mask(batch_size, length, real_lengths):
+    return np.arange(length)[None, :] < np.asarray(real_lengths)[:, None]
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("length", [N, 10], ids=["full_length", "shorter"])
+def test_matches_reference(projection, num_heads, padded, length, rng):
+    layer = SequenceProjection(N, K, projection=projection, num_heads=num_heads)
+    heads = num_heads or 1
+    x = rng.normal(size=(2, length, heads, DIM)).astype("float32")
+    real_lengths = [length, length - 7] if padded else [length, length]
+    mask = _padding_mask(2, length, real_lengths)
+    inputs = x if num_heads else x[:, :, 0, :]
+    layer.build(inputs.shape)
+    if hasattr(layer, "kernel"):
+        kernel = rng.normal(size=layer.kernel.shape).astype("float32")
+        layer.kernel.assign(kernel)
+    projected, slot_mask = layer(inputs, padding_mask=mask)
+    projected = keras.ops.convert_to_numpy(projected)
+    slot_mask = keras.ops.convert_to_numpy(slot_mask)
+    for b in range(2):
+        expected, expected_slots = project(
+            x[b],
+            mask[b].astype("float64"),
+            N,
+            K,
+            projection,
+            kernel=getattr(layer, "kernel", None),
+        )
+        if not num_heads:
+            expected = expected[:, 0, :]
+        np.testing.assert_allclose(projected[b], expected, atol=1e-5)
+        if projection != "linear":
+            np.testing.assert_array_equal(slot_mask[b], expected_slots)
+        else:
+            assert slot_mask[b].all()
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_padded_values_do_not_reach_slots(projection, rng):
+    layer = SequenceProjection(
+        N, K, projection=projection, initializer="random_normal"
+    )
+    x = rng.normal(size=(2, N, DIM)).astype("float32")
+    mask = _padding_mask(2, N, [9, 3])
+    noisy = np.where(mask[..., None], x, 100 * rng.normal(size=x.shape))
+    clean, clean_slots = layer(x, padding_mask=mask)
+    dirty, dirty_slots = layer(noisy.astype("float32"), padding_mask=mask)
+    np.testing.assert_allclose(clean, dirty, atol=1e-6)
+    np.testing.assert_array_equal(clean_slots, dirty_slots)
+
+
+@pytest.mark.parametrize("projection", ["mean", "max", "conv"])
+def test_slot_mask_marks_slots_without_real_positions(projection):
+    layer = SequenceProjection(N, K, projection=projection)
+    # Windows of 4: row 0 has 5 real positions (slots 0, 1), row 1 none.
+    mask = _padding_mask(2, N, [5, 0])
+    _, slot_mask = layer(np.ones((2, N, DIM), "float32"), padding_mask=mask)
+    np.testing.assert_array_equal(
+        slot_mask, [[True, True, False, False], [False] * 4]
+    )
+    # An input shorter than n behaves as if padded up to n.
+    _, slot_mask = layer(np.ones((2, 6, DIM), "float32"))
+    np.testing.assert_array_equal(slot_mask, [[True, True, False, False]] * 2)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_fully_padded_row_is_finite(projection):
+    layer = SequenceProjection(N, K, projection=projection)
+    mask = np.zeros((2, N), bool)
+    mask[0, :4] = True
+    projected, slot_mask = layer(
+        -np.ones((2, N, DIM), "float32"), padding_mask=mask
+    )
+    projected = keras.ops.convert_to_numpy(projected)
+    assert np.isfinite(projected).all()
+    np.testing.assert_array_equal(projected[1], 0.0)
+    assert not keras.ops.convert_to_numpy(slot_mask)[1].any()
+
+
+@pytest.mark.parametrize("projection", ["linear", "conv"])
+def test_projected_norm_does_not_grow_with_n(projection, rng):
+    """The default initializer keeps ||E^T x|| of the order of ||x||."""
+
+    def mean_row_norm(n):
+        keras.utils.set_random_seed(0)
+        layer = SequenceProjection(n, 64, projection=projection)
+        x = rng.normal(size=(2, n, 16)).astype("float32")
+        projected, _ = layer(x)
+        return np.linalg.norm(projected, axis=-1).mean()
+
+    short, long = mean_row_norm(512), mean_row_norm(8192)
+    assert 0.5 < long / short < 2.0, (short, long)
+
+
+@pytest.mark.parametrize("projection", ["mean", "max"])
+def test_pooled_norm_does_not_grow_with_n(projection, rng):
+    def mean_row_norm(n):
+        layer = SequenceProjection(n, 64, projection=projection)
+        x = rng.normal(size=(2, n, 16)).astype("float32")
+        return np.linalg.norm(layer(x)[0], axis=-1).mean()
+
+    assert mean_row_norm(8192) < 2.0 * mean_row_norm(512)
+
+
+def test_linear_kernel_shapes():
+    layer = SequenceProjection(N, K)
+    layer.build()
+    assert tuple(layer.kernel.shape) == (N, K)
+    layer = SequenceProjection(N, K, num_heads=HEADS)
+    layer.build()
+    assert tuple(layer.kernel.shape) == (HEADS, N, K)
+    layer = SequenceProjection(N, K, projection="conv", num_heads=HEADS)
+    layer.build()
+    assert tuple(layer.kernel.shape) == (HEADS, N // K)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"sequence_length": 8, "projected_dim": 16},
+            r"projected_dim=16, sequence_length=8",
+        ),
+        (
+            {"sequence_length": 10, "projected_dim": 4, "projection": "mean"},
+            r"sequence_length=10, projected_dim=4",
+        ),
+        (
+            {"sequence_length": 10, "projected_dim": 4, "projection": "max"},
+            r"sequence_length=10, projected_dim=4",
+        ),
+        (
+            {"sequence_length": 10, "projected_dim": 4, "projection": "conv"},
+            r"sequence_length=10, projected_dim=4",
+        ),
+        (
+            {"sequence_length": 8, "projected_dim": 4, "projection": "fft"},
+            r"Unknown `projection`: 'fft'",
+        ),
+        (
+            {"sequence_length": 0, "projected_dim": 4},
+            r"sequence_length=0",
+        ),
+        (
+            {"sequence_length": 8, "projected_dim": 2.5},
+            r"projected_dim=2.5",
+        ),
+        (
+            {"sequence_length": 8, "projected_dim": 4, "num_heads": 0},
+            r"num_heads=0",
+        ),
+    ],
+)
+def test_refusals(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SequenceProjection(**kwargs)
+
+
+def test_linear_allows_n_not_divisible_by_k():
+    validate_projection_args(10, 4, "linear")
+    projected, _ = SequenceProjection(10, 4)(np.ones((1, 10, 2), "float32"))
+    assert tuple(projected.shape) == (1, 4, 2)
+
+
+def test_refuses_input_longer_than_n():
+    layer = SequenceProjection(N, K)
+    with pytest.raises(ValueError, match=r"length 20 .*n=16"):
+        layer(np.ones((1, 20, DIM), "float32"))
+    with pytest.raises(ValueError, match=r"length 20 .*n=16"):
+        SequenceProjection(N, K)(keras.Input((20, DIM)))
+
+
+def test_refuses_wrong_head_count():
+    layer = SequenceProjection(N, K, num_heads=HEADS)
+    with pytest.raises(ValueError, match=r"num_heads=2"):
+        layer(np.ones((1, N, 3, DIM), "float32"))
