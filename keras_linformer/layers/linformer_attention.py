@@ -155,6 +155,9 @@ class LinformerAttention(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(key_dim))
+        # The output has one row per query position: pass the query's Keras
+        # mask on, as MultiHeadAttention does.
+        self.supports_masking = True
         # Project the input before the dense layer where E is one linear
         # map for all heads: same numbers, two (L x d x d) matmuls fewer.
         self._project_inputs_first = sharing != "none" and projection != "max"

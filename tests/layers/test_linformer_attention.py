@@ -94,7 +94,7 @@ class LinformerAttentionLayerTest(testing.TestCase):
             expected_num_trainable_weights=expected_weights,
             expected_num_non_trainable_weights=0,
             expected_num_seed_generators=1,
-            supports_masking=False,
+            supports_masking=True,
         )
 
     def test_layer_headwise_linear(self):
@@ -340,6 +340,27 @@ def test_keras_mask_is_the_padding_mask(projection, rng):
         np.testing.assert_allclose(
             to_numpy(outputs)[real], expected[real], atol=1e-6
         )
+
+
+def test_keras_mask_is_passed_on_without_warnings():
+    """Like MultiHeadAttention, the output carries the query's Keras mask,
+    and a masked input raises no "does not support masking" warning."""
+    import warnings
+
+    token_ids = keras.Input((N,), dtype="int32")
+    embedded = keras.layers.Embedding(10, DIM, mask_zero=True)(token_ids)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outputs = make_layer("headwise", "linear")(embedded)
+    assert not [w for w in caught if "support masking" in str(w.message)]
+    pooled = keras.layers.GlobalAveragePooling1D()(outputs)
+    model = keras.Model(token_ids, pooled)
+    ids = np.array([[3, 1, 4, 0, 0, 0, 0, 0] + [0] * (N - 8)])
+    unmasked = keras.layers.GlobalAveragePooling1D()(
+        to_numpy(keras.Model(token_ids, outputs)(ids))  # drops the mask
+    )
+    # Averaging over the 3 real positions only differs from averaging all N.
+    assert not np.allclose(to_numpy(model(ids)), to_numpy(unmasked))
 
 
 @pytest.mark.parametrize("sharing", SHARING)
