@@ -1,8 +1,14 @@
 """keras_linformer: Linformer (Wang et al. 2020) for Keras 3 and TensorFlow.
 
-    import keras_linformer as kl
-    kl.layers.LinformerAttention(...)
-    kl.models.LinformerBackbone(...)
+`keras_linformer.layers` holds the layers, `keras_linformer.models` the
+backbone, tokenizer and tasks, `keras_linformer.export` the SavedModel export.
+
+Example:
+
+>>> import keras_linformer as kl
+>>> attention = kl.layers.LinformerAttention(
+...     num_heads=2, key_dim=8, sequence_length=64, projected_dim=16
+... )
 """
 
 from keras_linformer import layers
