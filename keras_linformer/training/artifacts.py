@@ -12,9 +12,10 @@ def atomic_directory(path):
 
     The temporary directory is a hidden sibling of `path` (same file system,
     so the final `os.rename` is atomic). On an exception it is removed; on a
-    kill it is left as a hidden `.tmp-*` directory that readers ignore, and
-    `path` itself is never partially written. An existing `path` is
-    replaced.
+    kill it is left as a hidden `.tmp-*` directory that readers ignore (and
+    the next `atomic_directory(path)` removes), and `path` itself is never
+    partially written. An existing `path` is replaced. There must be one
+    writer of `path` at a time.
 
     Example:
 
@@ -24,7 +25,12 @@ def atomic_directory(path):
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
+    prefix = f".tmp-{os.path.basename(path)}-"
+    # What a killed writer of `path` left behind; one writer per path.
+    for entry in os.listdir(parent):
+        if entry.startswith(prefix):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
     os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide it from a server.
     try:
         yield tmp

@@ -135,20 +135,153 @@ def _label(value, path, number):
     return label
 
 
-def masked_lm_dataset(samples, preprocessor, batch_size, seed, training):
-    """Batched, preprocessed masked-LM data.
+def _repeat_and_shuffle(ds, size, seed):
+    """One endless, seeded shuffled stream, the same for every iterator.
 
-    Training data repeats forever with seeded shuffling; masking runs
-    sequentially so the same seed gives the same batches on every run (what
-    resuming needs). Validation data is masked once and cached, so every
-    evaluation sees the same masks.
+    With the default `reshuffle_each_iteration=True`, every new iterator
+    of the same dataset object draws another order: the second `fit` of a
+    resumed run, or the iterator that `fit` makes after pulling a first
+    batch to build the model under a strategy, would not see the batches
+    of an uninterrupted run. `repeat()` before `shuffle` still reshuffles
+    across epochs (the shuffle buffer spans epoch boundaries).
     """
+    return ds.repeat().shuffle(
+        min(size, 10_000), seed=seed, reshuffle_each_iteration=False
+    )
+
+
+def int_padding_mask(x, *rest):
+    """Casts a preprocessor's boolean `padding_mask` to int32.
+
+    The backbone takes int32 either way; under `MirroredStrategy`, Keras'
+    `fit` reduces a first batch with `strategy.reduce("MEAN", ...)` to build
+    the model, which fails on a boolean tensor ("Value for attr 'T' of bool
+    is not in the list of allowed values").
+    """
+    x = dict(x, padding_mask=tf.cast(x["padding_mask"], tf.int32))
+    return (x, *rest)
+
+
+class StatelessMasking:
+    """Dynamic masked-LM masking that depends only on a seed per example.
+
+    Tokenizes and packs one text with the `preprocessor`'s tokenizer and
+    packer, then masks it as the preprocessor's `MaskedLMMaskGenerator`
+    would (the same `mask_selection_rate`, `mask_selection_length`,
+    `mask_token_rate`, `random_token_rate` and unselectable special
+    tokens), but draws every random number with stateless ops from the
+    given seed. The masks of an example therefore do not depend on what
+    ran before it, on how examples are batched, on which worker or replica
+    processes it, or on a restart: `tf_text`'s masking uses stateful
+    random ops, whose numbers change when `tf.distribute` rewrites the
+    input pipeline or splits the batches differently.
+
+    Called on a scalar string and a seed of shape `(2,)`, returns
+    `(x, y, sample_weight)` as the preprocessor does for one example.
+    """
+
+    def __init__(self, preprocessor):
+        if preprocessor.mask_selection_length is None:
+            raise ValueError(
+                "The masked-LM preprocessor needs a `mask_selection_length` "
+                "for fixed-shape batches."
+            )
+        if getattr(preprocessor, "packer", None) is None:
+            preprocessor.build(None)
+        self.tokenizer = preprocessor.tokenizer
+        self.packer = preprocessor.packer
+        self.sequence_length = preprocessor.sequence_length
+        self.selection_rate = preprocessor.mask_selection_rate
+        self.selection_length = preprocessor.mask_selection_length
+        self.mask_token_rate = preprocessor.mask_token_rate
+        self.random_token_rate = preprocessor.random_token_rate
+        self.vocabulary_size = self.tokenizer.vocabulary_size()
+        self.mask_token_id = self.tokenizer.mask_token_id
+        self.pad_token_id = self.tokenizer.pad_token_id
+        self.special_token_ids = tf.constant(
+            self.tokenizer.special_token_ids, tf.int32
+        )
+
+    def __call__(self, text, seed):
+        token_ids, _ = self.packer(self.tokenizer(text))
+        token_ids = tf.cast(token_ids, tf.int32)
+        length, k = self.sequence_length, self.selection_length
+        selectable = tf.reduce_all(
+            token_ids[:, None] != self.special_token_ids[None, :], axis=1
+        )
+        count = tf.reduce_sum(tf.cast(selectable, tf.float32))
+        num = tf.minimum(
+            tf.cast(tf.math.ceil(count * self.selection_rate), tf.int32), k
+        )
+        seeds = tf.random.experimental.stateless_split(seed, 3)
+        # A random subset of `num` selectable positions, in order.
+        scores = tf.random.stateless_uniform([length], seed=seeds[0])
+        scores = tf.where(selectable, scores, 2.0)
+        positions = tf.sort(tf.argsort(scores)[:num])
+        original = tf.gather(token_ids, positions)
+        # Mask token, random token, or unchanged (80/10/10 by default).
+        u = tf.random.stateless_uniform([num], seed=seeds[1])
+        random_ids = tf.random.stateless_uniform(
+            [num],
+            seed=seeds[2],
+            minval=0,
+            maxval=self.vocabulary_size,
+            dtype=tf.int32,
+        )
+        values = tf.where(
+            u < self.mask_token_rate,
+            self.mask_token_id,
+            tf.where(
+                u < self.mask_token_rate + self.random_token_rate,
+                random_ids,
+                original,
+            ),
+        )
+        masked = tf.tensor_scatter_nd_update(
+            token_ids, positions[:, None], values
+        )
+        padding = [[0, k - num]]
+        x = {
+            "token_ids": masked,
+            "padding_mask": tf.cast(token_ids != self.pad_token_id, tf.int32),
+            "mask_positions": tf.ensure_shape(tf.pad(positions, padding), [k]),
+        }
+        y = tf.ensure_shape(tf.pad(original, padding), [k])
+        sample_weight = tf.ensure_shape(
+            tf.pad(tf.ones([num], tf.float32), padding), [k]
+        )
+        return x, y, sample_weight
+
+
+def masked_lm_dataset(samples, preprocessor, batch_size, seed, training):
+    """Batched, masked-LM data whose masks are fixed by `seed`.
+
+    Every example is masked with seeds made from `seed` and its position
+    in the stream (`StatelessMasking`), so the same seed gives the same
+    batches on every run, restart (what resuming needs), worker and number
+    of replicas. Training data repeats forever with seeded shuffling and
+    drops the last partial batch; validation data is masked once and
+    cached, so every evaluation sees the same masks.
+    """
+    masking = StatelessMasking(preprocessor)
+    # Training and validation draw from different seed streams.
+    stream = 0 if training else 1
+
+    def mask(index, text):
+        example_seed = tf.stack(
+            [tf.constant(seed, tf.int64), 2 * index + stream]
+        )
+        return masking(text, example_seed)
+
     ds = tf.data.Dataset.from_tensor_slices(samples)
     if training:
-        ds = ds.repeat().shuffle(min(len(samples), 10_000), seed=seed)
-        ds = ds.batch(batch_size, drop_remainder=True).map(preprocessor)
-    else:
-        ds = ds.batch(batch_size).map(preprocessor).cache()
+        ds = _repeat_and_shuffle(ds, len(samples), seed)
+    ds = ds.enumerate().map(
+        mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if not training:
+        ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -158,11 +291,11 @@ def classification_dataset(
     """Batched, preprocessed (text, label) data; training data repeats."""
     ds = tf.data.Dataset.from_tensor_slices((texts, labels))
     if training:
-        ds = ds.repeat().shuffle(min(len(texts), 10_000), seed=seed)
+        ds = _repeat_and_shuffle(ds, len(texts), seed)
         ds = ds.batch(batch_size, drop_remainder=True)
     else:
         ds = ds.batch(batch_size)
-    ds = ds.map(preprocessor)
+    ds = ds.map(preprocessor).map(int_padding_mask)
     if not training:
         ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)
