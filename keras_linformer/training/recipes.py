@@ -29,6 +29,7 @@ from keras_linformer.models import LinformerTextClassifierPreprocessor
 from keras_linformer.models import LinformerTokenizer
 from keras_linformer.models import learn_vocabulary
 from keras_linformer.training import data
+from keras_linformer.training import optimizers
 from keras_linformer.training.artifacts import atomic_directory
 from keras_linformer.training.artifacts import write_text_atomic
 from keras_linformer.training.resumable import fit_resumable
@@ -104,7 +105,8 @@ def _optimizer(config, total_steps):
         decay_steps=max(total_steps, 1),
         end_learning_rate=0.0,
     )
-    return keras.optimizers.AdamW(
+    # Clips the gradient of the global batch, whatever the replicas.
+    return optimizers.AdamW(
         learning_rate=schedule, weight_decay=0.01, clipnorm=1.0
     )
 
