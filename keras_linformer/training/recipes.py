@@ -32,6 +32,8 @@ from keras_linformer.training import data
 from keras_linformer.training import optimizers
 from keras_linformer.training.artifacts import atomic_directory
 from keras_linformer.training.artifacts import write_text_atomic
+from keras_linformer.training.multi_worker import evaluate as evaluate_model
+from keras_linformer.training.multi_worker import is_chief
 from keras_linformer.training.resumable import fit_resumable
 from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
@@ -137,7 +139,9 @@ def _build(task, sequence_length, masked_lm_preprocessor=None):
     task(inputs)
 
 
-def _save(task, preprocessor, config, metrics):
+def _save(task, preprocessor, config, metrics, strategy):
+    if not is_chief(strategy):
+        return  # Only the chief of a multi-worker cluster writes artifacts.
     task.preprocessor = preprocessor
     with atomic_directory(os.path.join(config.output_dir, "preset")) as tmp:
         task.save_to_preset(tmp)
@@ -145,6 +149,7 @@ def _save(task, preprocessor, config, metrics):
         os.path.join(config.output_dir, "metrics.json"),
         json.dumps(metrics, indent=2) + "\n",
     )
+    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
 
 
 def _masked_lm_metrics(results):
@@ -233,7 +238,7 @@ def pretrain(config):
         strategy=strategy,
     )
     metrics = _masked_lm_metrics(
-        masked_lm.evaluate(validation_ds, return_dict=True, verbose=0)
+        evaluate_model(masked_lm, validation_ds, strategy)
     )
     metrics["steps"] = int(masked_lm.optimizer.iterations.numpy())
     metrics["resumed_from"] = result["resumed_from"]
@@ -242,8 +247,7 @@ def pretrain(config):
         f"{metrics['validation_perplexity']:.2f}",
         flush=True,
     )
-    _save(masked_lm, preprocessor, config, metrics)
-    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
+    _save(masked_lm, preprocessor, config, metrics, strategy)
     # The per-epoch curves are returned for scripts, not written to
     # metrics.json.
     return dict(metrics, history=result["history"])
@@ -313,7 +317,7 @@ def finetune(config):
         verbose=config.verbose,
         strategy=strategy,
     )
-    results = classifier.evaluate(validation_ds, return_dict=True, verbose=0)
+    results = evaluate_model(classifier, validation_ds, strategy)
     metrics = {
         "validation_loss": float(results["loss"]),
         "validation_accuracy": float(results["sparse_categorical_accuracy"]),
@@ -326,8 +330,7 @@ def finetune(config):
         f"{metrics['validation_loss']:.4f}",
         flush=True,
     )
-    _save(classifier, preprocessor, config, metrics)
-    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
+    _save(classifier, preprocessor, config, metrics, strategy)
     return dict(metrics, history=result["history"])
 
 

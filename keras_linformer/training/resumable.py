@@ -3,6 +3,11 @@
 import keras
 import tensorflow as tf
 
+from keras_linformer.training.multi_worker import WorkerCheckpointManager
+from keras_linformer.training.multi_worker import check_same_step
+from keras_linformer.training.multi_worker import fit_loop
+from keras_linformer.training.multi_worker import is_multi_worker
+
 
 def _seed_states(model):
     """Dropout (and other) RNG states, which `tf.train.Checkpoint` misses."""
@@ -50,7 +55,11 @@ def fit_resumable(
     `checkpoint_every` steps and at the end of every epoch.
 
     `strategy` is the `tf.distribute.Strategy` the model was built under
-    (default: the model's own).
+    (default: the model's own). Under `MultiWorkerMirroredStrategy`, where
+    `model.fit` fails in Keras 3.15, training runs in
+    `keras_linformer.training.multi_worker.fit_loop` (the same steps,
+    metrics and progress output); the chief writes the checkpoints, and
+    every worker resumes from the chief's.
 
     Returns:
         A dict: `history` (the merged `History.history`), `resumed_from`
@@ -72,26 +81,41 @@ def fit_resumable(
         checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, seeds=_seed_states(model)
         )
-    manager = tf.train.CheckpointManager(
-        checkpoint, checkpoint_dir, max_to_keep=2
-    )
+    multi_worker = is_multi_worker(strategy)
+    if multi_worker:
+        manager = WorkerCheckpointManager(
+            checkpoint, checkpoint_dir, strategy, max_to_keep=2
+        )
+    else:
+        manager = tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir, max_to_keep=2
+        )
     resumed_from = None
-    if manager.latest_checkpoint:
+    latest = manager.latest_checkpoint
+    if latest:
         with strategy.scope():
-            status = checkpoint.restore(manager.latest_checkpoint)
+            status = checkpoint.restore(latest)
         status.assert_existing_objects_matched()
         resumed_from = int(model.optimizer.iterations.numpy())
         print(
-            f"Resuming from checkpoint {manager.latest_checkpoint} at step "
+            f"Resuming from checkpoint {latest} at step "
             f"{resumed_from} of {epochs * steps_per_epoch}.",
             flush=True,
         )
     step = int(model.optimizer.iterations.numpy())
+    check_same_step(strategy, step)
     callbacks = list(callbacks) + [StepCheckpoint(manager, checkpoint_every)]
     history = {}
 
     def run(initial_epoch, last_epoch, steps):
-        result = model.fit(
+        if multi_worker:
+
+            def fit(dataset, **kwargs):
+                return fit_loop(model, dataset, strategy=strategy, **kwargs)
+
+        else:
+            fit = model.fit
+        result = fit(
             train_dataset.skip(int(model.optimizer.iterations.numpy())),
             initial_epoch=initial_epoch,
             epochs=last_epoch,

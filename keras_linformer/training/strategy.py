@@ -78,11 +78,13 @@ def get_strategy(name="auto"):
         raise ValueError(
             f"Unknown strategy {name!r}. Expected one of {STRATEGIES}."
         )
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     if name == "multi_worker":
         parse_tf_config()
+        # Before anything else touches the devices: the strategy configures
+        # the collective ops of the runtime, which must not be started yet.
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=gpus or cpus)
     if name == "auto" and len(gpus) > 1:
