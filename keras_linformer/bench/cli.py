@@ -1,0 +1,214 @@
+"""`keras-linformer bench`: the command line of the benchmark.
+
+The package's CLI wires the subcommand in one line:
+
+    bench = subparsers.add_parser("bench", help="...")
+    add_bench_arguments(bench)
+    bench.set_defaults(func=run_bench_command)
+
+`python -m keras_linformer.bench` runs the same command on its own.
+"""
+
+import argparse
+import json
+import sys
+
+from keras_linformer.bench import paper
+from keras_linformer.bench import report
+from keras_linformer.bench import runner
+
+DESCRIPTION = (
+    "Linformer (layerwise sharing, linear projection) vs a standard "
+    "Transformer (keras_hub RobertaBackbone) of the same size: inference "
+    "time and peak activation memory over the (n, k) grid of the paper's "
+    "Table 3, with the paper's ratios beside ours; --long and --efficiency "
+    "for linear scaling and attention FLOP/s."
+)
+
+
+def _int_list(text):
+    try:
+        return [int(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, received {text!r}"
+        ) from None
+
+
+def add_bench_arguments(parser):
+    """Adds the benchmark's options to an `argparse` parser."""
+    what = parser.add_argument_group("what to run")
+    what.add_argument(
+        "--long",
+        action="store_true",
+        help="Linformer alone at n = "
+        + ", ".join(map(str, paper.LONG_NS))
+        + ": time and memory per token (linear growth).",
+    )
+    what.add_argument(
+        "--efficiency",
+        action="store_true",
+        help="attention layer FLOP/s vs a plain matmul of the same size.",
+    )
+    what.add_argument(
+        "--grid",
+        action="store_true",
+        help="also run the (n, k) grid with --long/--efficiency (the grid "
+        "runs by default when neither is given).",
+    )
+    what.add_argument(
+        "--ns",
+        type=_int_list,
+        default=None,
+        help="sequence lengths of the grid, e.g. 512,1024 (default: the "
+        "paper's 512..8192).",
+    )
+    what.add_argument(
+        "--ks",
+        type=_int_list,
+        default=None,
+        help="projected dimensions (default: the paper's k's for each n).",
+    )
+    what.add_argument(
+        "--long-ns",
+        type=_int_list,
+        default=list(paper.LONG_NS),
+        help="n of --long.",
+    )
+    what.add_argument("--long-k", type=int, default=256, help="k of --long.")
+    what.add_argument(
+        "--efficiency-ns",
+        type=_int_list,
+        default=[1024, 2048, 4096, 8192],
+        help="n of --efficiency.",
+    )
+    what.add_argument(
+        "--efficiency-k", type=int, default=256, help="k of --efficiency."
+    )
+    model = parser.add_argument_group("model (base widths by default)")
+    model.add_argument(
+        "--num-layers",
+        type=int,
+        default=None,
+        help="encoder layers of both models (default: 12 on a GPU, 1 on "
+        "CPU; the ratios are per layer).",
+    )
+    model.add_argument("--hidden-dim", type=int, default=768)
+    model.add_argument("--num-heads", type=int, default=12)
+    model.add_argument("--intermediate-dim", type=int, default=3072)
+    model.add_argument("--vocabulary-size", type=int, default=8192)
+    model.add_argument(
+        "--dropout",
+        type=float,
+        default=0.1,
+        help="of both models (inactive at inference; default: both "
+        "libraries' default).",
+    )
+    model.add_argument(
+        "--dtype",
+        default="float32",
+        help="Keras dtype policy: float32, bfloat16, mixed_bfloat16, ...",
+    )
+    run = parser.add_argument_group("measurement")
+    run.add_argument("--batch-size", type=int, default=1)
+    run.add_argument(
+        "--repeats", type=int, default=5, help="timed forward passes (median)."
+    )
+    run.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed full-length passes first.",
+    )
+    run.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the forward pass with XLA (both models).",
+    )
+    run.add_argument(
+        "--memory-method",
+        choices=("rss", "allocator"),
+        default="rss",
+        help="on CPU: resident-set growth (default) or TensorFlow's allocator "
+        "peak (always the allocator on a GPU).",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=3600,
+        help="seconds allowed to each measurement subprocess.",
+    )
+    run.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="measure in this process (debugging; memory is then not valid).",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--output-dir",
+        default="bench_results",
+        help="where results.json, grid.csv, long.csv, efficiency.csv and "
+        "bench.png go.",
+    )
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout instead of the tables.",
+    )
+    out.add_argument("--no-plot", action="store_true", help="skip the PNG.")
+    out.add_argument("--quiet", action="store_true", help="no progress lines.")
+    return parser
+
+
+def run_bench_command(args):
+    """Runs the benchmark for parsed arguments; returns an exit status."""
+    grid = args.grid or not (args.long or args.efficiency)
+    result = runner.run_benchmark(
+        ns=args.ns,
+        ks=args.ks,
+        grid=grid,
+        long=args.long,
+        efficiency=args.efficiency,
+        long_ns=args.long_ns,
+        long_k=args.long_k,
+        efficiency_ns=args.efficiency_ns,
+        efficiency_k=args.efficiency_k,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        num_layers=args.num_layers,
+        hidden_dim=args.hidden_dim,
+        num_heads=args.num_heads,
+        intermediate_dim=args.intermediate_dim,
+        vocabulary_size=args.vocabulary_size,
+        dropout=args.dropout,
+        dtype=args.dtype,
+        jit_compile=args.jit_compile,
+        memory_method=args.memory_method,
+        isolate=not args.no_isolate,
+        timeout=args.timeout,
+        verbose=not args.quiet,
+    )
+    result.settings["command"] = " ".join(
+        ["keras-linformer", "bench"] + getattr(args, "_argv", [])
+    )
+    paths = report.write_outputs(result, args.output_dir, plot=not args.no_plot)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=1)
+        print()
+    else:
+        print(report.format_report(result))
+        print("\nWrote " + ", ".join(paths.values()))
+    return 1 if result.errors else 0
+
+
+def main(argv=None):
+    """`keras-linformer bench [options]` on its own."""
+    parser = argparse.ArgumentParser(
+        prog="keras-linformer bench", description=DESCRIPTION
+    )
+    add_bench_arguments(parser)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    args._argv = argv
+    return run_bench_command(args)

@@ -1,0 +1,557 @@
+"""Runs the benchmark: one subprocess per measurement, results collected.
+
+`run_benchmark(...)` is the entry point; it returns a `BenchmarkResult`
+whose `.to_dict()` is what `--json` writes.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import keras_linformer
+from keras_linformer.bench import flops as flops_lib
+from keras_linformer.bench import paper
+from keras_linformer.bench import worker as worker_lib
+
+BASE_WIDTHS = {"hidden_dim": 768, "num_heads": 12, "intermediate_dim": 3072}
+BASE_NUM_LAYERS = 12
+CPU_NUM_LAYERS = 1
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """What one benchmark run measured.
+
+    Attributes:
+        settings: the options the run used (widths, layers, batch, ...).
+        machine: host, CPU, memory, device, load before and after.
+        grid: one dict per (n, k) cell: times, memories, ratios, the
+            paper's ratios and whether each beats the paper's.
+        long: one dict per n of `--long` (Linformer alone).
+        efficiency: one dict per n of `--efficiency`.
+        targets: the issue's targets, each with `met` and the numbers.
+        errors: measurements that failed, with their error text.
+    """
+
+    settings: dict
+    machine: dict
+    grid: list = dataclasses.field(default_factory=list)
+    long: list = dataclasses.field(default_factory=list)
+    efficiency: list = dataclasses.field(default_factory=list)
+    targets: dict = dataclasses.field(default_factory=dict)
+    errors: list = dataclasses.field(default_factory=list)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**data)
+
+
+def _has_gpu():
+    """Whether TensorFlow sees a GPU (listing creates no GPU context)."""
+    try:
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # no TensorFlow: the workers will say so
+        return False
+
+
+def machine_info():
+    """Host description for the report."""
+    info = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": None,
+        "memory_gib": None,
+        "keras_linformer": keras_linformer.__version__,
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                    break
+    except OSError:
+        pass
+    try:
+        from importlib import metadata
+
+        for package in ("tensorflow", "keras", "keras-hub"):
+            info[package] = metadata.version(package)
+    except Exception:  # metadata missing: the report only loses a line
+        pass
+    return info
+
+
+def _child_env():
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = "tensorflow"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The package as imported here, also when run from a source tree.
+    root = os.path.dirname(
+        os.path.dirname(os.path.abspath(keras_linformer.__file__))
+    )
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (root, env.get("PYTHONPATH")) if p
+    )
+    return env
+
+
+def run_task(task, isolate=True, timeout=None):
+    """Runs one worker task, in a fresh subprocess unless `isolate=False`.
+
+    Returns the worker's result dict, or `{"error": text}` if it failed
+    (out of memory, timeout, an exception).
+    """
+    if not isolate:
+        try:
+            return worker_lib.run_task(task)
+        except Exception as error:
+            return {"error": f"{type(error).__name__}: {error}"}
+    with tempfile.TemporaryDirectory(prefix="kl-bench-") as tmp:
+        task_path = os.path.join(tmp, "task.json")
+        result_path = os.path.join(tmp, "result.json")
+        with open(task_path, "w") as f:
+            json.dump(task, f)
+        command = [
+            sys.executable,
+            "-m",
+            "keras_linformer.bench.worker",
+            task_path,
+            result_path,
+        ]
+        try:
+            process = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=_child_env(),
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout} s"}
+        if process.returncode != 0 or not os.path.exists(result_path):
+            tail = "\n".join(process.stderr.strip().splitlines()[-5:])
+            reason = (
+                "killed (out of memory?)"
+                if process.returncode in (-9, 137)
+                else f"exit status {process.returncode}"
+            )
+            return {"error": f"{reason}: {tail}"}
+        with open(result_path) as f:
+            return json.load(f)
+
+
+def _ratio(numerator, denominator):
+    if not numerator or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _log(verbose, message):
+    if verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _parse_grid(ns, ks):
+    """(n, k) cells: the paper's where neither is given, else the product
+    of `ns` and `ks` (k <= n), `ks` defaulting to the paper's row for n."""
+    if ns is None and ks is None:
+        return paper.paper_grid()
+    ns = list(ns) if ns is not None else list(paper.PAPER_NS)
+    cells = []
+    for n in ns:
+        row_ks = (
+            ks if ks is not None else paper.PAPER_TIME_RATIO.get(n, {128: None})
+        )
+        cells += [(n, k) for k in row_ks if k <= n]
+    return cells
+
+
+def run_benchmark(
+    ns=None,
+    ks=None,
+    grid=True,
+    long=False,
+    efficiency=False,
+    long_ns=paper.LONG_NS,
+    long_k=256,
+    efficiency_ns=(1024, 2048, 4096, 8192),
+    efficiency_k=256,
+    batch_size=1,
+    repeats=5,
+    warmup=1,
+    num_layers=None,
+    hidden_dim=BASE_WIDTHS["hidden_dim"],
+    num_heads=BASE_WIDTHS["num_heads"],
+    intermediate_dim=BASE_WIDTHS["intermediate_dim"],
+    vocabulary_size=8192,
+    dropout=0.1,
+    dtype="float32",
+    jit_compile=False,
+    memory_method="rss",
+    isolate=True,
+    timeout=3600,
+    seed=0,
+    verbose=True,
+):
+    """Linformer vs standard attention: the paper's Table 3, and more.
+
+    For each (n, k) cell, a `LinformerBackbone` (layerwise sharing, linear
+    projection) and a keras_hub `RobertaBackbone` of the same size (layers,
+    width, heads, feed-forward size) run a forward pass on the same inputs
+    (`batch_size` sequences of n random tokens, no padding) as a compiled
+    `tf.function` with a fixed input signature.
+
+    - Memory: each model of each cell in its own subprocess: the peak
+      activation memory of one forward pass (see
+      `keras_linformer.bench.memory`).
+    - Time: for each n, one subprocess holds the standard model and the
+      Linformer of every k and times `repeats` forward passes of each, after
+      `warmup` ones, interleaved; the median is reported.
+
+    Args:
+        ns, ks: the grid; `None` for the paper's (n = 512 ... 8192 with the
+            k's of Table 3). With `ns` only, each n takes the paper's k's;
+            with `ks`, every k <= n of each n.
+        grid: whether to run the grid.
+        long: also run Linformer alone at `long_ns` with k = `long_k`, and
+            report time and memory per token.
+        efficiency: also measure the attention layer's FLOP/s against a
+            plain matmul of the same size, at `efficiency_ns`, k =
+            `efficiency_k`.
+        batch_size, repeats, warmup: of every timed forward pass.
+        num_layers: encoder layers of both models; `None` for 12 (base) on
+            a GPU and 1 on CPU (the ratios are per layer).
+        hidden_dim, num_heads, intermediate_dim: widths; base by default.
+        vocabulary_size: token vocabulary (only the embedding table's size).
+        dropout: of both models (inactive: inference).
+        dtype: a Keras dtype policy name, e.g. `"float32"`,
+            `"mixed_bfloat16"`.
+        jit_compile: compile with XLA (`tf.function(jit_compile=True)`).
+        memory_method: on CPU, `"rss"` (resident set growth, default) or
+            `"allocator"` (TensorFlow's allocator peak); GPUs use the
+            allocator.
+        isolate: run each measurement in a subprocess (needed for valid
+            memory numbers; `False` only to debug).
+        timeout: seconds allowed to each subprocess.
+        seed: of weights and inputs.
+        verbose: print progress to stderr.
+
+    Returns:
+        A `BenchmarkResult`.
+    """
+    started = time.time()
+    gpu = _has_gpu()
+    layers_note = "given"
+    if num_layers is None:
+        num_layers = BASE_NUM_LAYERS if gpu else CPU_NUM_LAYERS
+        layers_note = (
+            "default: base on GPU"
+            if gpu
+            else "default on CPU (base is 12; the ratios are per layer)"
+        )
+    settings = {
+        "num_layers": num_layers,
+        "num_layers_note": layers_note,
+        "hidden_dim": hidden_dim,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "vocabulary_size": vocabulary_size,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "warmup": warmup,
+        "dropout": dropout,
+        "dtype": dtype,
+        "jit_compile": jit_compile,
+        "memory_method": "allocator" if gpu else memory_method,
+        "device": "GPU" if gpu else "CPU",
+        "linformer": "LinformerBackbone(sharing='layerwise', projection='linear')",
+        "standard": "keras_hub.models.RobertaBackbone",
+        "timing": "median of repeats of a tf.function forward pass",
+        "isolate": isolate,
+        "started": datetime.datetime.fromtimestamp(started).isoformat(
+            timespec="seconds"
+        ),
+    }
+    machine = machine_info()
+    machine["load_start"] = _load()
+    result = BenchmarkResult(settings=settings, machine=machine)
+    base_task = {
+        "batch_size": batch_size,
+        "num_layers": num_layers,
+        "hidden_dim": hidden_dim,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "vocabulary_size": vocabulary_size,
+        "dropout": dropout,
+        "dtype": dtype,
+        "jit_compile": jit_compile,
+        "memory_method": settings["memory_method"],
+        "warmup": warmup,
+        "repeats": repeats,
+        "seed": seed,
+    }
+
+    def task_for(n, models, memory_models, measure_time):
+        return dict(
+            base_task,
+            task="models",
+            n=n,
+            models=models,
+            memory_models=memory_models,
+            measure_time=measure_time,
+        )
+
+    def run(task, what):
+        _log(verbose, f"[bench] {what} ...")
+        t0 = time.time()
+        out = run_task(task, isolate=isolate, timeout=timeout)
+        if "error" in out:
+            result.errors.append({"what": what, "error": out["error"]})
+            _log(verbose, f"[bench] {what}: FAILED {out['error']}")
+        else:
+            _log(verbose, f"[bench] {what}: done in {time.time() - t0:.0f} s")
+        return out
+
+    if grid:
+        cells = _parse_grid(ns, ks)
+        by_n = {}
+        for n, k in cells:
+            by_n.setdefault(n, []).append(k)
+        for n, row_ks in by_n.items():
+            result.grid += _measure_row(
+                n, row_ks, task_for, run, settings["memory_method"]
+            )
+    if long:
+        result.long = _measure_long(long_ns, long_k, batch_size, task_for, run)
+    if efficiency:
+        for n in efficiency_ns:
+            task = dict(base_task, task="efficiency", n=n, k=efficiency_k)
+            out = run(task, f"efficiency n={n} k={efficiency_k}")
+            if "error" not in out:
+                result.efficiency.append(out)
+    result.targets = evaluate_targets(result)
+    finished = time.time()
+    settings["finished"] = datetime.datetime.fromtimestamp(finished).isoformat(
+        timespec="seconds"
+    )
+    settings["wall_s"] = round(finished - started, 1)
+    machine["load_end"] = _load()
+    return result
+
+
+def _load():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _measure_row(n, row_ks, task_for, run, memory_method):
+    """One row of the grid: the standard model and a Linformer per k.
+
+    With the allocator method, one subprocess measures every model's
+    memory and times them all. With resident-set growth, which is valid
+    only for the first full-length run of a process, the timing subprocess
+    measures the standard model's memory with its first run, and each
+    Linformer's memory gets a subprocess of its own.
+    """
+    specs = [("standard", {"kind": "standard"})] + [
+        (f"linformer_k{k}", {"kind": "linformer", "k": k}) for k in row_ks
+    ]
+    labels = [label for label, _ in specs]
+    all_specs = [spec for _, spec in specs]
+    if memory_method == "allocator":
+        timing = run(
+            task_for(n, all_specs, labels, True),
+            f"memory + time n={n} standard + k={row_ks}",
+        )
+        memory = {
+            label: dict(timing.get("models", {}).get(label, {}))
+            for label in labels
+        }
+    else:
+        timing = run(
+            task_for(n, all_specs, ["standard"], True),
+            f"memory (standard) + time n={n} standard + k={row_ks}",
+        )
+        memory = {
+            "standard": dict(timing.get("models", {}).get("standard", {}))
+        }
+        for label, spec in specs[1:]:
+            out = run(
+                task_for(n, [spec], [label], False), f"memory n={n} {label}"
+            )
+            memory[label] = dict(out.get("models", {}).get(label, {}))
+    times = timing.get("models", {})
+    widths = timing_task_widths(task_for(n, [], [], False))
+    standard_time = times.get("standard", {}).get("time_s")
+    standard_memory = memory["standard"].get("memory_bytes")
+    rows = []
+    for k in row_ks:
+        label = f"linformer_k{k}"
+        linformer_time = times.get(label, {}).get("time_s")
+        linformer_memory = memory[label].get("memory_bytes")
+        time_ratio = _ratio(standard_time, linformer_time)
+        memory_ratio = _ratio(standard_memory, linformer_memory)
+        allocator_ratio = _ratio(
+            memory["standard"].get("allocator_bytes"),
+            memory[label].get("allocator_bytes"),
+        )
+        linformer_flops = flops_lib.backbone_flops("linformer", k=k, **widths)
+        standard_flops = flops_lib.backbone_flops("standard", **widths)
+        paper_time = paper.paper_ratio(paper.PAPER_TIME_RATIO, n, k)
+        paper_memory = paper.paper_ratio(paper.PAPER_MEMORY_RATIO, n, k)
+        rows.append(
+            {
+                "n": n,
+                "k": k,
+                "linformer_time_s": linformer_time,
+                "standard_time_s": standard_time,
+                "linformer_time_min_s": times.get(label, {}).get("time_min_s"),
+                "standard_time_min_s": times.get("standard", {}).get(
+                    "time_min_s"
+                ),
+                "time_ratio": time_ratio,
+                "paper_time_ratio": paper_time,
+                "time_beats_paper": _beats(time_ratio, paper_time),
+                "linformer_memory_bytes": linformer_memory,
+                "standard_memory_bytes": standard_memory,
+                "memory_ratio": memory_ratio,
+                "paper_memory_ratio": paper_memory,
+                "memory_beats_paper": _beats(memory_ratio, paper_memory),
+                "linformer_allocator_bytes": memory[label].get(
+                    "allocator_bytes"
+                ),
+                "standard_allocator_bytes": memory["standard"].get(
+                    "allocator_bytes"
+                ),
+                "allocator_memory_ratio": allocator_ratio,
+                "memory_method": memory[label].get("memory_method"),
+                "linformer_times_s": times.get(label, {}).get("times_s"),
+                "standard_times_s": times.get("standard", {}).get("times_s"),
+                "linformer_flops": linformer_flops,
+                "standard_flops": standard_flops,
+                "flop_ratio": standard_flops / linformer_flops,
+                "load_time": [
+                    timing.get("load_before"),
+                    timing.get("load_after"),
+                ],
+            }
+        )
+    return rows
+
+
+def timing_task_widths(task):
+    """The sizes of a task, as `flops.backbone_flops` takes them."""
+    return {
+        "batch_size": task["batch_size"],
+        "length": task["n"],
+        "hidden_dim": task["hidden_dim"],
+        "num_heads": task["num_heads"],
+        "intermediate_dim": task["intermediate_dim"],
+        "num_layers": task["num_layers"],
+    }
+
+
+def _beats(ours, theirs):
+    if ours is None or theirs is None:
+        return None
+    return ours >= theirs
+
+
+def _measure_long(long_ns, k, batch_size, task_for, run):
+    rows = []
+    for n in long_ns:
+        spec = {"kind": "linformer", "k": k}
+        label = f"linformer_k{k}"
+        out = run(task_for(n, [spec], [label], True), f"long n={n} k={k}")
+        model = out.get("models", {}).get(label)
+        if not model:
+            continue
+        tokens = batch_size * n
+        rows.append(
+            {
+                "n": n,
+                "k": k,
+                "time_s": model["time_s"],
+                "time_min_s": model["time_min_s"],
+                "times_s": model["times_s"],
+                "time_per_token_us": model["time_s"] / tokens * 1e6,
+                "memory_bytes": model["memory_bytes"],
+                "memory_per_token_bytes": model["memory_bytes"] / tokens,
+                "allocator_bytes": model.get("allocator_bytes"),
+                "memory_method": model["memory_method"],
+                "load": [out.get("load_before"), out.get("load_after")],
+            }
+        )
+    return rows
+
+
+def evaluate_targets(result):
+    """The issue's targets, each `{"met": bool or None, ...numbers}`."""
+    targets = {}
+    cells = [c for c in result.grid if c["paper_time_ratio"] is not None]
+    if cells:
+        time_missed = [
+            (c["n"], c["k"], c["time_ratio"], c["paper_time_ratio"])
+            for c in cells
+            if not c["time_beats_paper"]
+        ]
+        memory_missed = [
+            (c["n"], c["k"], c["memory_ratio"], c["paper_memory_ratio"])
+            for c in cells
+            if not c["memory_beats_paper"]
+        ]
+        targets["grid_time"] = {
+            "met": not time_missed,
+            "cells": len(cells),
+            "missed": time_missed,
+        }
+        targets["grid_memory"] = {
+            "met": not memory_missed,
+            "cells": len(cells),
+            "missed": memory_missed,
+        }
+    if len(result.long) >= 2:
+        rows = sorted(result.long, key=lambda r: r["n"])
+        first = next((r for r in rows if r["n"] >= 4096), rows[0])
+        last = rows[-1]
+        growth = last["time_per_token_us"] / first["time_per_token_us"]
+        targets["long_linear"] = {
+            "met": growth <= paper.LONG_GROWTH_TARGET,
+            "from_n": first["n"],
+            "to_n": last["n"],
+            "growth": growth,
+            "limit": paper.LONG_GROWTH_TARGET,
+        }
+    relevant = [
+        e for e in result.efficiency if e["n"] >= paper.EFFICIENCY_MIN_N
+    ]
+    if relevant:
+        worst = min(relevant, key=lambda e: e["efficiency"])
+        targets["attention_efficiency"] = {
+            "met": worst["efficiency"] >= paper.EFFICIENCY_TARGET,
+            "worst_n": worst["n"],
+            "worst": worst["efficiency"],
+            "limit": paper.EFFICIENCY_TARGET,
+            "min_n": paper.EFFICIENCY_MIN_N,
+        }
+    return targets
