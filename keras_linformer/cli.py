@@ -6,11 +6,13 @@
         --preset runs/mlm/preset --output-dir runs/clf
     keras-linformer evaluate runs/clf/preset dev.jsonl --json eval.json
     keras-linformer export runs/clf/preset --name sentiment
+    keras-linformer bench --num-layers 1          # the paper's Table 3 grid
 """
 
 import argparse
 import sys
 
+from keras_linformer.bench.cli import add_bench_arguments
 from keras_linformer.export import add_export_arguments
 from keras_linformer.layers.linformer_attention import SHARING_MODES
 from keras_linformer.layers.sequence_projection import PROJECTIONS
@@ -144,6 +146,14 @@ def build_parser():
             "export", help="Export a preset as a SavedModel for TF Serving."
         )
     )
+
+    bench = commands.add_parser(
+        "bench",
+        help="Time and memory of Linformer vs standard attention, next to "
+        "the paper's Table 3.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(handler="keras_linformer.bench.cli:run_bench_command")
     return parser
 
 
@@ -156,11 +166,11 @@ def main(argv=None):
 
     handler = getattr(importlib.import_module(module_name), function_name)
     try:
-        handler(args)
+        code = handler(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"keras-linformer {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -349,7 +349,10 @@ class LinformerAttention(keras.layers.Layer):
             query_states, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
         )
         # (batch, heads, T, k): the attention matrix is T x k, not T x L.
-        scores = ops.einsum("bkhd,bthd->bhtk", key_states, query_states)
+        # Query first: TensorFlow then emits a batched matmul straight into
+        # (b, h, t, k); the other order materializes (b, h, k, t) and a
+        # transposed copy of it (twice the memory of the scores).
+        scores = ops.einsum("bthd,bkhd->bhtk", query_states, key_states)
         # Slots holding only padding (pooling, convolution, or a row that is
         # all padding) are masked out of the softmax.
         if self.projection == "linear":

@@ -1,6 +1,7 @@
 """Linformer encoder block: Linformer attention + feed-forward."""
 
 import keras
+from keras import ops
 
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.linformer_attention import _clone_initializer
@@ -211,8 +212,15 @@ class LinformerEncoder(keras.layers.Layer):
         residual = x
         if self.normalize_first:
             x = self._feedforward_layer_norm(x)
+        # On (batch * L, d) rows the dense layers are plain 2-D matmuls that
+        # backends fuse with the bias and activation; on 3-D inputs
+        # TensorFlow keeps extra copies of the (L x intermediate_dim)
+        # activation alive. Same numbers either way.
+        sequence_shape = ops.shape(x)
+        x = ops.reshape(x, (-1, sequence_shape[-1]))
         x = self._feedforward_intermediate_dense(x)
         x = self._feedforward_output_dense(x)
+        x = ops.reshape(x, sequence_shape)
         x = self._feedforward_dropout(x, training=training)
         x = x + residual
         if not self.normalize_first:
