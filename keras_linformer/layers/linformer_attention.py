@@ -189,33 +189,24 @@ class LinformerAttention(keras.layers.Layer):
             name=name,
         )
 
+    def _make_head_dense(self, name, head_dim):
+        """(batch, L, d) -> (batch, L, heads, head_dim), as in MHA."""
+        return keras.layers.EinsumDense(
+            "abc,cde->abde",
+            output_shape=(None, self.num_heads, head_dim),
+            bias_axes="de" if self.use_bias else None,
+            name=name,
+            **self._common_kwargs(),
+        )
+
     def build(self, query_shape, value_shape=None, key_shape=None):
         value_shape = query_shape if value_shape is None else value_shape
         key_shape = value_shape if key_shape is None else key_shape
-        bias_axes = "de" if self.use_bias else None
-        self.query_dense = keras.layers.EinsumDense(
-            "abc,cde->abde",
-            output_shape=(None, self.num_heads, self.key_dim),
-            bias_axes=bias_axes,
-            name="query",
-            **self._common_kwargs(),
-        )
+        self.query_dense = self._make_head_dense("query", self.key_dim)
         self.query_dense.build(query_shape)
-        self.key_dense = keras.layers.EinsumDense(
-            "abc,cde->abde",
-            output_shape=(None, self.num_heads, self.key_dim),
-            bias_axes=bias_axes,
-            name="key",
-            **self._common_kwargs(),
-        )
+        self.key_dense = self._make_head_dense("key", self.key_dim)
         self.key_dense.build(key_shape)
-        self.value_dense = keras.layers.EinsumDense(
-            "abc,cde->abde",
-            output_shape=(None, self.num_heads, self.value_dim),
-            bias_axes=bias_axes,
-            name="value",
-            **self._common_kwargs(),
-        )
+        self.value_dense = self._make_head_dense("value", self.value_dim)
         self.value_dense.build(value_shape)
         self.output_dense = keras.layers.EinsumDense(
             "abcd,cde->abe",
