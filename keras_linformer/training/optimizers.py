@@ -12,14 +12,38 @@ team acknowledged clipping before aggregation as "usually wrong"
 (tensorflow/tensorflow issue 33929).
 
 `DistributedClipping` clips the summed gradient instead: each replica
-all-reduces the gradients, clips the sum exactly as on one device, and
-hands on 1/R of it, so the optimizer's own all-reduce adds up to the
-clipped sum. This costs one more all-reduce per step, only when clipping
-is configured and there are several replicas.
+all-reduces the gradients and clips the sum exactly as on one device; the
+first replica hands the clipped gradient on and the others zeros, so the
+optimizer's own all-reduce adds up to exactly the clipped gradient. This
+costs one more all-reduce per step, only when clipping is configured and
+there are several replicas.
+
+The gradient of an embedding lookup is a `tf.IndexedSlices` with one row
+per looked-up token: a token that occurs twice has two rows, and
+`tf.clip_by_norm` takes the norm of those rows, not of the gradient (where
+they add up). Gathered from several replicas, the rows come in other
+groupings, so the clipping would still change with the replicas
+(measured: 2e-4 apart after 6 AdamW steps of the classifier). Before
+clipping, `DistributedClipping` sums the rows of each index, so that the
+norm is the gradient's, on any number of replicas. (Handing on 1/R of a
+sparse gradient from each replica would not do: Keras' Adam squares the
+rows of an `IndexedSlices` before adding them up, so R rows of g/R give
+g^2/R instead of g^2.)
 """
 
 import keras
 import tensorflow as tf
+
+
+def _sum_duplicate_rows(gradient):
+    """An `IndexedSlices` with one row per index (duplicates summed)."""
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    indices, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(
+        gradient.values, positions, tf.shape(indices)[0]
+    )
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
 
 
 def _scale(gradient, factor):
@@ -31,7 +55,12 @@ def _scale(gradient, factor):
 
 
 class DistributedClipping:
-    """Mixin for a Keras optimizer: clip after summing over replicas."""
+    """Mixin for a Keras optimizer: clip the gradient of the global batch.
+
+    Clips after summing over the replicas, with the rows of sparse
+    (embedding) gradients summed per index, so that clipping gives the same
+    update on any number of replicas.
+    """
 
     def _clip_gradients(self, grads):
         clipping = (
@@ -39,18 +68,24 @@ class DistributedClipping:
             or (self.global_clipnorm and self.global_clipnorm > 0)
             or (self.clipvalue and self.clipvalue > 0)
         )
+        if not clipping:
+            return grads
         context = tf.distribute.get_replica_context()
-        if not clipping or context is None or context.num_replicas_in_sync == 1:
-            return super()._clip_gradients(grads)
+        if context is None or context.num_replicas_in_sync == 1:
+            return super()._clip_gradients(
+                [_sum_duplicate_rows(g) if g is not None else g for g in grads]
+            )
         present = [i for i, g in enumerate(grads) if g is not None]
         summed = context.all_reduce(
             tf.distribute.ReduceOp.SUM, [grads[i] for i in present]
         )
-        clipped = super()._clip_gradients(summed)
-        share = 1.0 / context.num_replicas_in_sync
+        clipped = super()._clip_gradients(
+            [_sum_duplicate_rows(g) for g in summed]
+        )
+        first = tf.equal(context.replica_id_in_sync_group, 0)
         grads = list(grads)
         for i, gradient in zip(present, clipped):
-            grads[i] = _scale(gradient, tf.cast(share, gradient.dtype))
+            grads[i] = _scale(gradient, tf.cast(first, gradient.dtype))
         return grads
 
 

@@ -107,6 +107,8 @@ def main(corpus, out):
                 loss=keras.losses.SparseCategoricalCrossentropy(
                     from_logits=True
                 ),
+                # XLA compilation would take most of this test's time.
+                jit_compile=False,
                 **metrics,
             )
         return model
@@ -186,6 +188,13 @@ def main(corpus, out):
         "masked_lm_clipnorm",
         "masked_lm",
         lambda: optimizers.SGD(0.5, clipnorm=0.01),
+    )
+    # The classifier's token embedding gets a sparse gradient (no tied
+    # output layer); AdamW as in `keras-linformer finetune`.
+    compare(
+        "classifier_clipnorm",
+        "classifier",
+        lambda: optimizers.AdamW(1e-2, weight_decay=0.01, clipnorm=0.01),
     )
     compare(
         "masked_lm_keras_clipnorm",

@@ -60,6 +60,7 @@ def test_variables_are_mirrored_and_layerwise_projection_is_one(report):
         "masked_lm",
         "classifier",
         "masked_lm_clipnorm",
+        "classifier_clipnorm",
         "masked_lm_fit_loop",
     ],
 )
