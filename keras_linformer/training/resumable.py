@@ -49,10 +49,12 @@ def fit_resumable(
     """Trains with `model.fit`, resuming from the latest checkpoint if any.
 
     `train_dataset` must repeat forever and yield the same batches in the
-    same order on every run (seeded shuffling and masking), so that a
-    resumed run sees exactly the batches the killed run had not trained on.
+    same order on every run *and from every new iterator* (seeded
+    shuffling with `reshuffle_each_iteration=False`, stateless masking, as
+    `keras_linformer.training.data` builds them), so that a resumed run
+    sees exactly the batches the killed run had not trained on.
     Model weights, optimizer state and RNG states are checkpointed every
-    `checkpoint_every` steps and at the end of every epoch.
+    `checkpoint_every` steps and when training ends.
 
     `strategy` is the `tf.distribute.Strategy` the model was built under
     (default: the model's own). Under `MultiWorkerMirroredStrategy`, where
