@@ -5,6 +5,7 @@ from keras_hub.models import MaskedLMPreprocessor
 
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
+from keras_linformer.models.task_utils import backbone_inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -117,11 +118,9 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
     tokenizer_cls = LinformerTokenizer
 
     def call(self, x, y=None, sample_weight=None):
-        output = super().call(x, y=y, sample_weight=sample_weight)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(output)
-        # Backbone has no segment ID input.
-        del x["segment_ids"]
-        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return backbone_inputs(
+            super().call(x, y=y, sample_weight=sample_weight)
+        )
 
     @classmethod
     def _add_missing_kwargs(cls, loader, kwargs):

@@ -1,4 +1,7 @@
-"""Checks shared by the Linformer tasks."""
+"""Checks and conversions shared by the Linformer tasks."""
+
+import keras
+import tensorflow as tf
 
 
 def check_preprocessor_fits_backbone(preprocessor, backbone):
@@ -37,3 +40,17 @@ def check_preprocessor_fits_backbone(preprocessor, backbone):
             "be outside the embedding. Build the backbone with "
             f"vocabulary_size={vocabulary_size}."
         )
+
+
+def backbone_inputs(output):
+    """A keras_hub preprocessor's output, as `LinformerBackbone` takes it.
+
+    Drops `segment_ids` (the backbone has none) and makes `padding_mask`
+    int32 like the backbone's input: a boolean mask fails in `fit` under
+    `tf.distribute.MirroredStrategy`.
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(output)
+    x = dict(x)
+    del x["segment_ids"]
+    x["padding_mask"] = tf.cast(x["padding_mask"], "int32")
+    return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

@@ -150,18 +150,6 @@ def _repeat_and_shuffle(ds, size, seed):
     )
 
 
-def int_padding_mask(x, *rest):
-    """Casts a preprocessor's boolean `padding_mask` to int32.
-
-    The backbone takes int32 either way; under `MirroredStrategy`, Keras'
-    `fit` reduces a first batch with `strategy.reduce("MEAN", ...)` to build
-    the model, which fails on a boolean tensor ("Value for attr 'T' of bool
-    is not in the list of allowed values").
-    """
-    x = dict(x, padding_mask=tf.cast(x["padding_mask"], tf.int32))
-    return (x, *rest)
-
-
 class StatelessMasking:
     """Dynamic masked-LM masking that depends only on a seed per example.
 
@@ -295,7 +283,7 @@ def classification_dataset(
         ds = ds.batch(batch_size, drop_remainder=True)
     else:
         ds = ds.batch(batch_size)
-    ds = ds.map(preprocessor).map(int_padding_mask)
+    ds = ds.map(preprocessor)
     if not training:
         ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -141,3 +141,9 @@ def test_call_without_vocabulary_is_refused():
     preprocessor = LinformerMaskedLMPreprocessor(LinformerTokenizer())
     with pytest.raises(ValueError, match="No vocabulary has been set"):
         preprocessor(SENTENCES)
+
+
+def test_padding_mask_is_int32_like_the_backbone_input(toy_tokenizer):
+    # A boolean mask fails in `fit` under MirroredStrategy; see task_utils.
+    x, _, _ = make_preprocessor(toy_tokenizer)(SENTENCES)
+    assert keras.backend.standardize_dtype(x["padding_mask"].dtype) == "int32"

@@ -86,3 +86,12 @@ def test_from_preset_takes_sequence_length_from_backbone(
     assert preprocessor.sequence_length == 20
     x = preprocessor(SENTENCES)
     assert tuple(x["token_ids"].shape) == (2, 20)
+
+
+def test_padding_mask_is_int32_like_the_backbone_input(toy_tokenizer):
+    # A boolean mask fails in `fit` under MirroredStrategy; see task_utils.
+    preprocessor = LinformerTextClassifierPreprocessor(
+        toy_tokenizer, sequence_length=8
+    )
+    x = preprocessor(SENTENCES)
+    assert keras.backend.standardize_dtype(x["padding_mask"].dtype) == "int32"
