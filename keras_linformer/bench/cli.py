@@ -160,6 +160,15 @@ def add_bench_arguments(parser):
     return parser
 
 
+def command_line(args):
+    """The command as typed, for the results: `keras-linformer bench ...`."""
+    argv = getattr(args, "_argv", None)
+    if argv is None:  # through the package's CLI: sys.argv has "bench ..."
+        argv = sys.argv[1:]
+        argv = argv[argv.index("bench") + 1 :] if "bench" in argv else []
+    return " ".join(["keras-linformer", "bench", *argv])
+
+
 def run_bench_command(args):
     """Runs the benchmark for parsed arguments; returns an exit status."""
     grid = args.grid or not (args.long or args.efficiency)
@@ -189,9 +198,7 @@ def run_bench_command(args):
         timeout=args.timeout,
         verbose=not args.quiet,
     )
-    result.settings["command"] = " ".join(
-        ["keras-linformer", "bench"] + getattr(args, "_argv", [])
-    )
+    result.settings["command"] = command_line(args)
     paths = report.write_outputs(result, args.output_dir, plot=not args.no_plot)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=1)

@@ -330,7 +330,9 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
         query = layer.query_dense(x)
         keys = layer.key_dense(projected)
         values = layer.value_dense(projected)
-        scores = ops.einsum("bkhd,bthd->bhtk", keys, query)
+        # The layer's order (query first: a batched matmul straight into
+        # (b, h, t, k), no transposed copy of the scores).
+        scores = ops.einsum("bthd,bkhd->bhtk", query, keys)
         weights = ops.softmax(scores, axis=-1)
         context = ops.einsum("bhtk,bkhd->bthd", weights, values)
     except Exception as error:  # the layer's internals changed
@@ -346,11 +348,11 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
             (projected,),
         ),
         "scores einsum": (
-            lambda a, q: ops.einsum("bkhd,bthd->bhtk", a, q),
-            (keys, query),
+            lambda q, a: ops.einsum("bthd,bkhd->bhtk", q, a),
+            (query, keys),
         ),
-        "scores einsum, operands swapped": (
-            lambda a, q: ops.einsum("bthd,bkhd->bhtk", q, a),
+        "scores einsum key-first (old order)": (
+            lambda a, q: ops.einsum("bkhd,bthd->bhtk", a, q),
             (keys, query),
         ),
         "softmax": (lambda s: ops.softmax(s, axis=-1), (scores,)),

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from keras_linformer.bench import cli
 from keras_linformer.bench import flops
 from keras_linformer.bench import memory
 from keras_linformer.bench import paper
@@ -220,3 +221,15 @@ def test_cli_arguments():
     assert args.intermediate_dim == 3072
     assert runner._parse_grid(None, None) == paper.paper_grid()
     assert len(paper.paper_grid()) == 19
+
+
+def test_the_recorded_command_is_the_one_typed(monkeypatch):
+    parser = add_bench_arguments(argparse.ArgumentParser())
+    argv = ["--long", "--repeats", "3"]
+    args = parser.parse_args(argv)
+    monkeypatch.setattr(
+        "sys.argv", ["/usr/bin/keras-linformer", "bench", *argv]
+    )
+    assert cli.command_line(args) == "keras-linformer bench --long --repeats 3"
+    args._argv = ["--efficiency"]  # python -m keras_linformer.bench
+    assert cli.command_line(args) == "keras-linformer bench --efficiency"
