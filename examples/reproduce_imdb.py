@@ -17,15 +17,14 @@ directory (resumable; a finished run is reused when the script runs again).
 Writes `results.json` and `results.md` (the table) into `--output-dir`.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 import types
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA_DIR = os.path.join(HERE, "..", "..", "shared", "data")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reproduce_common  # noqa: E402 (a sibling file, not a package)
 
 # name -> (attention, k as a fraction of n). Full size: n = 1024, so n/8 = 128
 # and n/4 = 256.
@@ -70,41 +69,18 @@ QUICK = dict(
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="Tiny run.")
-    parser.add_argument(
-        "--data-dir",
-        default=DEFAULT_DATA_DIR,
-        help="Holds imdb/imdb_train.jsonl and imdb_dev.jsonl (default: "
-        "../shared/data relative to the repository).",
+    return reproduce_common.build_parser(
+        __doc__.split("\n\n")[0],
+        RUNS,
+        FULL,
+        QUICK,
+        data_help="imdb/imdb_train.jsonl and imdb_dev.jsonl",
+        output_dir="reproduce_imdb",
     )
-    parser.add_argument(
-        "--output-dir", default=os.path.join("runs", "reproduce_imdb")
-    )
-    parser.add_argument(
-        "--runs",
-        default=",".join(RUNS),
-        help="Comma-separated subset of: " + ", ".join(RUNS),
-    )
-    for name, value in FULL.items():
-        kind = float if isinstance(value, float) else int
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=kind,
-            default=None,
-            help=f"Default: {value} ({QUICK[name]} with --quick).",
-        )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
-    return parser
 
 
 def settings(args):
-    base = QUICK if args.quick else FULL
-    return {
-        name: base[name] if getattr(args, name) is None else getattr(args, name)
-        for name in FULL
-    }
+    return reproduce_common.settings(args, FULL, QUICK)
 
 
 def write_slice(path, limit, directory):
