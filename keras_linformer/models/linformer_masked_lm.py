@@ -12,6 +12,12 @@ from keras_linformer.models.linformer_masked_lm_preprocessor import (
     LinformerMaskedLMPreprocessor,
 )
 from keras_linformer.models.task_utils import check_preprocessor_fits_backbone
+from keras_linformer.models.task_utils import (
+    load_task_weights_without_optimizer,
+)
+from keras_linformer.models.task_utils import (
+    save_task_weights_without_optimizer,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -133,3 +139,10 @@ class LinformerMaskedLM(MaskedLM):
             outputs=outputs,
             **kwargs,
         )
+
+    # Presets hold no optimizer state (see task_utils).
+    def save_task_weights(self, filepath):
+        save_task_weights_without_optimizer(self, filepath)
+
+    def load_task_weights(self, filepath):
+        load_task_weights_without_optimizer(self, filepath)

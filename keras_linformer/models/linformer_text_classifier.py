@@ -11,6 +11,12 @@ from keras_linformer.models.linformer_text_classifier_preprocessor import (
     LinformerTextClassifierPreprocessor,
 )
 from keras_linformer.models.task_utils import check_preprocessor_fits_backbone
+from keras_linformer.models.task_utils import (
+    load_task_weights_without_optimizer,
+)
+from keras_linformer.models.task_utils import (
+    save_task_weights_without_optimizer,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -193,3 +199,10 @@ class LinformerTextClassifier(TextClassifier):
             }
         )
         return config
+
+    # Presets hold no optimizer state (see task_utils).
+    def save_task_weights(self, filepath):
+        save_task_weights_without_optimizer(self, filepath)
+
+    def load_task_weights(self, filepath):
+        load_task_weights_without_optimizer(self, filepath)

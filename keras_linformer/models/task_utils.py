@@ -54,3 +54,29 @@ def backbone_inputs(output):
     del x["segment_ids"]
     x["padding_mask"] = tf.cast(x["padding_mask"], "int32")
     return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+
+def _not_task_weights(task):
+    """What `Task.save_task_weights` leaves out, plus the optimizer.
+
+    A preset is a starting point for inference or fine-tuning; training
+    resumes from checkpoints. With the optimizer's slots in the preset,
+    loading it into a freshly compiled task warns "Skipping variable loading
+    for optimizer".
+    """
+    skip = list(task.backbone._flatten_layers())
+    if task.optimizer is not None:
+        skip.append(task.optimizer)
+    return skip
+
+
+def save_task_weights_without_optimizer(task, filepath):
+    keras.saving.save_weights(
+        task, filepath=filepath, objects_to_skip=_not_task_weights(task)
+    )
+
+
+def load_task_weights_without_optimizer(task, filepath):
+    keras.saving.load_weights(
+        task, filepath, objects_to_skip=_not_task_weights(task)
+    )

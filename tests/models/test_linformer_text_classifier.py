@@ -145,6 +145,31 @@ def test_preset_round_trip(classifier, preprocessor, tmp_path):
     )
 
 
+def test_preset_of_a_trained_classifier_holds_no_optimizer_state(
+    classifier, preprocessor, tmp_path
+):
+    import warnings
+
+    import h5py
+
+    texts = ["the good movie.", "a bad film."]
+    classifier.fit(texts, np.array([1, 0]), verbose=0)  # optimizer slots
+    x = preprocessor(texts)
+    preset = str(tmp_path / "preset")
+    classifier.save_to_preset(preset)
+    with h5py.File(os.path.join(preset, "task.weights.h5")) as f:
+        names = []
+        f.visit(names.append)
+    assert names and not [n for n in names if "optimizer" in n]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restored = LinformerTextClassifier.from_preset(preset)
+    assert not [w for w in caught if "optimizer" in str(w.message)]
+    np.testing.assert_allclose(
+        to_numpy(restored(x)), to_numpy(classifier(x)), atol=1e-6
+    )
+
+
 def test_from_backbone_preset(make_backbone, toy_tokenizer, tmp_path):
     """Fine-tuning starts from a pretrained backbone + tokenizer preset."""
     preset = str(tmp_path / "preset")
