@@ -6,6 +6,7 @@ from keras_hub.models import MaskedLMPreprocessor
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
 from keras_linformer.models.task_utils import backbone_inputs
+from keras_linformer.models.task_utils import with_backbone_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -124,9 +125,5 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
 
     @classmethod
     def _add_missing_kwargs(cls, loader, kwargs):
-        # Without a saved preprocessor config, pack to the backbone's n.
         kwargs = super()._add_missing_kwargs(loader, kwargs)
-        if "sequence_length" not in kwargs:
-            backbone_config = loader.config["config"]
-            kwargs["sequence_length"] = backbone_config["max_sequence_length"]
-        return kwargs
+        return with_backbone_sequence_length(loader, kwargs)

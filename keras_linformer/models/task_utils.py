@@ -80,3 +80,12 @@ def load_task_weights_without_optimizer(task, filepath):
     keras.saving.load_weights(
         task, filepath, objects_to_skip=_not_task_weights(task)
     )
+
+
+def with_backbone_sequence_length(loader, kwargs):
+    """Preprocessor kwargs from a preset: without a saved preprocessor
+    config, pack sequences to the backbone's `max_sequence_length` (n)."""
+    if "sequence_length" not in kwargs:
+        backbone_config = loader.config["config"]
+        kwargs["sequence_length"] = backbone_config["max_sequence_length"]
+    return kwargs
