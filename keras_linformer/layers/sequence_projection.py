@@ -173,9 +173,31 @@ class SequenceProjection(keras.layers.Layer):
                 f"{self.num_heads}, dim). Received: shape={inputs.shape}"
             )
 
+    def _check_dynamic_length(self, length):
+        """Refuses L > n where L is only known when the graph runs.
+
+        Only TensorFlow traces graphs whose lengths are unknown (JAX and
+        torch see concrete shapes, checked by `_check_inputs`); without
+        this, a longer input fails deep inside a matmul or pad op.
+        """
+        if isinstance(length, int) or keras.backend.backend() != "tensorflow":
+            return
+        import tensorflow as tf
+
+        # Assert is stateful, so tf.function runs it before its consumers.
+        tf.debugging.assert_less_equal(
+            length,
+            tf.constant(self.sequence_length, length.dtype),
+            message=f"Input sequence length is longer than the "
+            f"`sequence_length` n={self.sequence_length} that {self.name} "
+            f"was built for. Truncate inputs to at most "
+            f"{self.sequence_length} positions.",
+        )
+
     def call(self, inputs, padding_mask=None):
         self._check_inputs(inputs)
         batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        self._check_dynamic_length(length)
         if padding_mask is None:
             mask = ops.ones((batch_size, length), dtype=inputs.dtype)
         else:

@@ -235,6 +235,24 @@ def test_refuses_input_longer_than_n():
         SequenceProjection(N, K)(keras.Input((20, DIM)))
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_refuses_longer_input_of_dynamic_length(projection):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("only TensorFlow traces graphs of unknown length")
+    import tensorflow as tf
+
+    layer = SequenceProjection(N, K, projection=projection)
+
+    @tf.function(input_signature=[tf.TensorSpec((1, None, DIM), tf.float32)])
+    def project_any_length(inputs):
+        return layer(inputs)[0]
+
+    fits = project_any_length(tf.ones((1, N, DIM)))
+    assert tuple(fits.shape) == (1, K, DIM)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"n=16"):
+        project_any_length(tf.ones((1, N + 4, DIM)))
+
+
 def test_refuses_wrong_head_count():
     layer = SequenceProjection(N, K, num_heads=HEADS)
     with pytest.raises(ValueError, match=r"num_heads=2"):
