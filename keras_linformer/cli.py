@@ -20,6 +20,18 @@ from keras_linformer.layers.sequence_projection import PROJECTIONS
 STRATEGY_CHOICES = ("auto", "mirrored", "multi_worker", "one_device")
 
 
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, received {text!r}"
+        )
+    return value
+
+
 def _add_model_arguments(parser, sequence_length):
     group = parser.add_argument_group("model")
     group.add_argument(
@@ -64,6 +76,13 @@ def _add_training_arguments(
         help="Default: one pass over the training data.",
     )
     group.add_argument("--learning-rate", type=float, default=learning_rate)
+    group.add_argument(
+        "--warmup-steps",
+        type=_non_negative_int,
+        default=0,
+        help="Linear warmup from 0 over this many steps, then linear decay "
+        "to 0 (default: no warmup).",
+    )
     group.add_argument("--output-dir", default=output_dir)
     group.add_argument("--seed", type=int, default=0)
     group.add_argument(

@@ -173,6 +173,29 @@ def test_jsonl_line_without_label_is_refused(tmp_path, capsys):
     assert not (output_dir / "preset").exists()
 
 
+def test_negative_warmup_is_refused_by_the_parser(tmp_path, text_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(
+            ["pretrain", text_file, f"--output-dir={tmp_path / 'run'}"]
+            + TINY_MODEL
+            + ["--warmup-steps=-3"]
+        )
+    assert exit_info.value.code == 2
+    assert "expected an integer >= 0, received '-3'" in capsys.readouterr().err
+
+
+def test_warmup_as_long_as_training_is_refused(tmp_path, text_file, capsys):
+    output_dir = tmp_path / "run"
+    code = cli.main(
+        ["pretrain", text_file, f"--output-dir={output_dir}"]
+        + TINY_MODEL
+        + ["--warmup-steps=4"]
+    )
+    assert code == 2
+    assert "`warmup_steps` (4) must be smaller" in capsys.readouterr().err
+    assert not (output_dir / "preset").exists()
+
+
 def test_projected_dim_list_must_match_layers(tmp_path, text_file, capsys):
     args = [a for a in TINY_MODEL if not a.startswith("--projected-dim")]
     code = cli.main(

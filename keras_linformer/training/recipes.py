@@ -30,6 +30,7 @@ from keras_linformer.models import LinformerTokenizer
 from keras_linformer.models import learn_vocabulary
 from keras_linformer.training import data
 from keras_linformer.training import optimizers
+from keras_linformer.training import schedules
 from keras_linformer.training.artifacts import atomic_directory
 from keras_linformer.training.artifacts import write_text_atomic
 from keras_linformer.training.multi_worker import evaluate as evaluate_model
@@ -102,10 +103,22 @@ def _load_task(preset, task_class):
 
 
 def _optimizer(config, total_steps):
-    schedule = keras.optimizers.schedules.PolynomialDecay(
-        config.learning_rate,
-        decay_steps=max(total_steps, 1),
-        end_learning_rate=0.0,
+    """AdamW: linear warmup (`config.warmup_steps`, default 0), then
+    linear decay to 0 at `total_steps`."""
+    warmup_steps = getattr(config, "warmup_steps", 0) or 0
+    if warmup_steps >= total_steps:
+        raise ValueError(
+            f"`warmup_steps` ({warmup_steps}) must be smaller than the "
+            f"number of training steps ({total_steps} = epochs x "
+            "steps per epoch)."
+        )
+    schedule = schedules.LinearWarmup(
+        keras.optimizers.schedules.PolynomialDecay(
+            config.learning_rate,
+            decay_steps=max(total_steps - warmup_steps, 1),
+            end_learning_rate=0.0,
+        ),
+        warmup_steps=warmup_steps,
     )
     # Clips the gradient of the global batch, whatever the replicas.
     return optimizers.AdamW(
