@@ -4,14 +4,15 @@ Reproduces, at a size that trains on a few CPU cores, the paper's downstream
 claim (Wang et al. 2020, table 2: IMDB accuracy RoBERTa-base 94.1, Linformer
 n = 512, k = 128 94.0). Reviews are long, so n = 1024 here and most reviews
 fit whole. For each model (a standard Transformer, keras_hub
-`RobertaBackbone`, and Linformer k = 128 and 256): masked-LM pretraining on
+`RobertaBackbone`, Linformer k = 128 and 256, and k = 128 with mean
+pooling): masked-LM pretraining on
 the IMDB training reviews, then fine-tuning on their labels; accuracy on
 `imdb_dev.jsonl`. Same size, data, steps, optimizer, seed and one shared
 WordPiece vocabulary for every model. Each phase is
 `keras_linformer.training.recipes.pretrain` / `finetune` in its own
 directory (resumable; a finished run is reused when the script runs again).
 
-    python examples/reproduce_imdb.py                  # full (~2 h, 2 cores)
+    python examples/reproduce_imdb.py                  # full (~85 min, 2 cores)
     python examples/reproduce_imdb.py --quick          # a few minutes
 
 Writes `results.json` and `results.md` (the table) into `--output-dir`.

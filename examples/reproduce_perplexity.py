@@ -11,7 +11,7 @@ attention differs. Each run is `keras_linformer.training.recipes.pretrain`
 in its own directory, so an interrupted run resumes from its checkpoints,
 and a finished one is reused when the script is run again.
 
-    python examples/reproduce_perplexity.py                 # full (~2 h, 2 cores)
+    python examples/reproduce_perplexity.py                 # full (~75 min, 2 cores)
     python examples/reproduce_perplexity.py --quick         # a few minutes
     python examples/reproduce_perplexity.py --runs standard,k128-headwise
 
