@@ -33,7 +33,8 @@ class LinformerAttention(keras.layers.Layer):
     `"mean"` and `"conv"` projections with any sharing but `"none"`), the
     layer projects the input first, E^T (X W + b) = (E^T X) W + (E^T 1) b,
     which skips the two (L x d x d) key and value matmuls. The softmax runs
-    in float32 under mixed precision.
+    in float32 under float16 mixed precision, and in bfloat16 under
+    bfloat16, as in `keras.layers.MultiHeadAttention`.
 
     Sharing of E and F (the paper's section 4):
 
@@ -239,7 +240,14 @@ class LinformerAttention(keras.layers.Layer):
             if not projection.built:
                 projection.build()
 
-        self._softmax = keras.layers.Softmax(axis=-1, dtype="float32")
+        # float16 overflows in the softmax, so it runs in float32 there.
+        # bfloat16 has float32's range: it stays in bfloat16, as in keras's
+        # MultiHeadAttention, because a float32 copy of the (h x T x k)
+        # scores doubled Linformer's peak memory (BENCHMARKS.md).
+        softmax_dtype = (
+            "float32" if self.compute_dtype == "float16" else self.dtype_policy
+        )
+        self._softmax = keras.layers.Softmax(axis=-1, dtype=softmax_dtype)
         self._dropout_layer = keras.layers.Dropout(
             rate=self.dropout, dtype=self.dtype_policy
         )
