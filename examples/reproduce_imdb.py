@@ -32,7 +32,7 @@ import reproduce_common  # noqa: E402 (a sibling file, not a package)
 # it tests whether the linear projection's random-sign mixing is what slows
 # Linformer's fine-tuning here (docs/results.md).
 RUNS = {
-    "standard": ("standard", None, None),
+    "standard": ("standard", None, "linear"),
     "k128": ("linformer", 8, "linear"),
     "k256": ("linformer", 4, "linear"),
     "k128-mean": ("linformer", 8, "mean"),
@@ -120,7 +120,7 @@ def model_settings(name, size):
         intermediate_dim=size["intermediate_dim"],
         sequence_length=n,
         projected_dim=n // (k_fraction or 8),
-        projection=projection or "linear",
+        projection=projection,
         sharing="headwise",
         dropout=0.1,
         vocabulary_size=size["vocabulary_size"],

@@ -11,17 +11,12 @@ from keras_linformer.models.linformer_backbone import (
 from keras_linformer.models.linformer_masked_lm_preprocessor import (
     LinformerMaskedLMPreprocessor,
 )
+from keras_linformer.models.task_utils import PresetWithoutOptimizerMixin
 from keras_linformer.models.task_utils import check_preprocessor_fits_backbone
-from keras_linformer.models.task_utils import (
-    load_task_weights_without_optimizer,
-)
-from keras_linformer.models.task_utils import (
-    save_task_weights_without_optimizer,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerMaskedLM(MaskedLM):
+class LinformerMaskedLM(PresetWithoutOptimizerMixin, MaskedLM):
     """An end-to-end Linformer model for the masked language modeling task.
 
     This model will train a Linformer encoder on a masked language modeling
@@ -139,10 +134,3 @@ class LinformerMaskedLM(MaskedLM):
             outputs=outputs,
             **kwargs,
         )
-
-    # Presets hold no optimizer state (see task_utils).
-    def save_task_weights(self, filepath):
-        save_task_weights_without_optimizer(self, filepath)
-
-    def load_task_weights(self, filepath):
-        load_task_weights_without_optimizer(self, filepath)

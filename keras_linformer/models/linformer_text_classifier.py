@@ -10,17 +10,12 @@ from keras_linformer.models.linformer_backbone import (
 from keras_linformer.models.linformer_text_classifier_preprocessor import (
     LinformerTextClassifierPreprocessor,
 )
+from keras_linformer.models.task_utils import PresetWithoutOptimizerMixin
 from keras_linformer.models.task_utils import check_preprocessor_fits_backbone
-from keras_linformer.models.task_utils import (
-    load_task_weights_without_optimizer,
-)
-from keras_linformer.models.task_utils import (
-    save_task_weights_without_optimizer,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerTextClassifier(TextClassifier):
+class LinformerTextClassifier(PresetWithoutOptimizerMixin, TextClassifier):
     """An end-to-end Linformer model for classification tasks.
 
     This model attaches a classification head to a
@@ -199,10 +194,3 @@ class LinformerTextClassifier(TextClassifier):
             }
         )
         return config
-
-    # Presets hold no optimizer state (see task_utils).
-    def save_task_weights(self, filepath):
-        save_task_weights_without_optimizer(self, filepath)
-
-    def load_task_weights(self, filepath):
-        load_task_weights_without_optimizer(self, filepath)

@@ -70,16 +70,22 @@ def _not_task_weights(task):
     return skip
 
 
-def save_task_weights_without_optimizer(task, filepath):
-    keras.saving.save_weights(
-        task, filepath=filepath, objects_to_skip=_not_task_weights(task)
-    )
+class PresetWithoutOptimizerMixin:
+    """Task methods that keep the optimizer out of preset task weights.
 
+    Put it before the keras_hub task class:
+    `class LinformerTextClassifier(PresetWithoutOptimizerMixin, TextClassifier)`.
+    """
 
-def load_task_weights_without_optimizer(task, filepath):
-    keras.saving.load_weights(
-        task, filepath, objects_to_skip=_not_task_weights(task)
-    )
+    def save_task_weights(self, filepath):
+        keras.saving.save_weights(
+            self, filepath=filepath, objects_to_skip=_not_task_weights(self)
+        )
+
+    def load_task_weights(self, filepath):
+        keras.saving.load_weights(
+            self, filepath, objects_to_skip=_not_task_weights(self)
+        )
 
 
 def with_backbone_sequence_length(loader, kwargs):

@@ -105,7 +105,7 @@ def _load_task(preset, task_class):
 def _optimizer(config, total_steps):
     """AdamW: linear warmup (`config.warmup_steps`, default 0), then
     linear decay to 0 at `total_steps`."""
-    warmup_steps = getattr(config, "warmup_steps", 0) or 0
+    warmup_steps = getattr(config, "warmup_steps", 0)
     if warmup_steps >= total_steps:
         raise ValueError(
             f"`warmup_steps` ({warmup_steps}) must be smaller than the "
