@@ -111,6 +111,7 @@ def run_config(name, size, args, run_dir, train_file, valid_file, vocab):
         files=[train_file],
         validation_files=[valid_file],
         mask_rate=0.15,
+        samples="blocks",
         vocabulary=vocab,
         vocabulary_size=size["vocabulary_size"],
         # model

@@ -123,6 +123,15 @@ def build_parser():
         help="Default: the last 10%% of the lines of FILES.",
     )
     pretrain.add_argument("--mask-rate", type=float, default=0.15)
+    pretrain.add_argument(
+        "--samples",
+        choices=("blocks", "documents"),
+        default="blocks",
+        help="blocks: consecutive lines joined into samples of about n "
+        "positions; documents: each line is one sample (a document per "
+        "line), so training lengths match fine-tuning's (default: "
+        "%(default)s). Validation always uses blocks.",
+    )
     _add_model_arguments(pretrain, sequence_length=128)
     _add_training_arguments(pretrain, 32, 1e-3, "runs/pretrain", epochs=10)
     pretrain.set_defaults(

@@ -52,7 +52,9 @@ class LinformerAttention(keras.layers.Layer):
         projected_dim: int. k, the projected length of keys and values.
         value_dim: int. Size of each attention head for value. Defaults to
             `key_dim`.
-        projection: string. `"linear"`, `"mean"`, `"max"` or `"conv"`.
+        projection: string. `"linear"` (the paper's), `"scaled_linear"`,
+            `"softmax"`, `"mean"`, `"max"` or `"conv"`; see
+            `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` to use for keys and
@@ -352,12 +354,13 @@ class LinformerAttention(keras.layers.Layer):
         # (b, h, t, k); the other order materializes (b, h, k, t) and a
         # transposed copy of it (twice the memory of the scores).
         scores = ops.einsum("bthd,bkhd->bhtk", query_states, key_states)
-        # Slots holding only padding (pooling, convolution, or a row that is
-        # all padding) are masked out of the softmax.
-        if self.projection == "linear":
-            softmax_mask = None
-        else:
+        # One rule for every projection kind: a slot that no real position
+        # feeds (a pooling window over padding, an identity E's padded
+        # column, a row that is all padding) is masked out of the softmax.
+        if len(slot_mask.shape) == 2:  # (batch, k): the same for all heads
             softmax_mask = slot_mask[:, None, None, :]
+        else:  # (batch, heads, k)
+            softmax_mask = slot_mask[:, :, None, :]
         weights = self._softmax(scores, mask=softmax_mask)
         weights = ops.cast(weights, value_states.dtype)
         dropped = self._dropout_layer(weights, training=training)

@@ -5,7 +5,14 @@ import math
 import keras
 from keras import ops
 
-PROJECTIONS = ("linear", "mean", "max", "conv")
+PROJECTIONS = ("linear", "scaled_linear", "softmax", "mean", "max", "conv")
+# Kinds whose slots are fixed windows of n / k positions: n % k must be 0.
+WINDOWED_PROJECTIONS = ("mean", "max", "conv")
+# Kinds that hold an (n, k) matrix, sliced to its first L rows.
+MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax")
+# At initialization a "softmax" slot puts this share of its weight on its own
+# window of n / k positions (the rest spread evenly over the other rows).
+SOFTMAX_WINDOW_SHARE = 0.95
 
 
 def validate_projection_args(sequence_length, projected_dim, projection):
@@ -35,7 +42,7 @@ def validate_projection_args(sequence_length, projected_dim, projection):
             f"Received: projected_dim={projected_dim}, "
             f"sequence_length={sequence_length}."
         )
-    if projection != "linear" and sequence_length % projected_dim:
+    if projection in WINDOWED_PROJECTIONS and sequence_length % projected_dim:
         raise ValueError(
             f"`projection={projection!r}` pools windows of n / k positions, "
             "so `sequence_length` (n) must be divisible by `projected_dim` "
@@ -54,7 +61,19 @@ class SequenceProjection(keras.layers.Layer):
     slots:
 
     - `"linear"`: a learned `(n, k)` matrix E; an input of length L < n uses
-      its first L rows: `out = E[:L]^T (M * x)`.
+      its first L rows: `out = E[:L]^T (M * x)`. The paper's projection.
+      Its output scale grows as `sqrt(L_real / n)` with the number of real
+      positions L_real, so short padded documents give small keys and
+      values.
+    - `"scaled_linear"`: `"linear"` times `sqrt(n / L_real)` for each
+      example, so the output scale no longer depends on L_real.
+    - `"softmax"`: a learned `(n, k)` matrix of logits A; slot j is the
+      average of the real rows weighted by a softmax of `A[:, j]` over the
+      real rows only. Each slot is a convex combination of real positions
+      whatever L_real is (padding changes nothing by construction). A starts
+      as window means: slot j puts 95% of its weight evenly on positions
+      `[j n / k, (j + 1) n / k)`, the rest evenly on the other rows. A
+      learnable generalization of `"mean"`.
     - `"mean"` / `"max"`: pooling over consecutive windows of `n / k`
       positions, padded positions excluded; no weights.
     - `"conv"`: a 1-D convolution along the sequence with kernel size and
@@ -71,10 +90,12 @@ class SequenceProjection(keras.layers.Layer):
         projected_dim: int. k, the number of slots after projection.
         projection: string. One of `"linear"`, `"mean"`, `"max"`, `"conv"`.
         num_heads: int or `None`. If set, one projection per head.
-        initializer: initializer for the linear matrix or convolution kernel.
-            Defaults to a truncated normal with standard deviation
-            `1 / sqrt(positions per slot)` (n for linear, n / k for conv), so
-            the norm of projected vectors does not grow with n.
+        initializer: initializer for the matrix (linear kinds), the logits
+            (`"softmax"`) or the convolution kernel. Defaults to a truncated
+            normal with standard deviation `1 / sqrt(positions per slot)`
+            (n for the linear kinds, n / k for conv), so the norm of
+            projected vectors does not grow with n; and to window-mean
+            logits for `"softmax"`.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `dtype` etc.
 
@@ -85,10 +106,13 @@ class SequenceProjection(keras.layers.Layer):
 
     Returns:
         A tuple `(projected, slot_mask)`: `projected` has shape
-        `(batch, k, ...)`; `slot_mask` is a boolean `(batch, k)` tensor that
-        is true where a slot covers at least one real position (for
-        `"linear"` every slot mixes all positions, so a row is all true
-        unless the whole row is padding).
+        `(batch, k, ...)`; `slot_mask` is a boolean tensor of shape
+        `(batch, k)`, or `(batch, num_heads, k)` with `num_heads` set, that
+        is true where at least one real position has a nonzero weight into
+        the slot. The rule is the same for every kind: a dense learned
+        matrix masks nothing (unless the whole row is padding); an identity
+        matrix at k = n, or a pooling window over padding only, masks the
+        slot.
 
     Example:
 
@@ -132,16 +156,33 @@ class SequenceProjection(keras.layers.Layer):
         return self.projection != "max"
 
     def _default_initializer(self):
+        if self.projection == "softmax":
+            return self._window_mean_logits
         fan_in = (
-            self.sequence_length
-            if self.projection == "linear"
-            else self.pool_size
+            self.pool_size
+            if self.projection == "conv"
+            else self.sequence_length
         )
         return keras.initializers.TruncatedNormal(stddev=1 / math.sqrt(fan_in))
 
+    def _window_mean_logits(self, shape, dtype=None):
+        """Logits 0 inside slot j's window, -gap outside (`"softmax"`).
+
+        Position l belongs to window floor(l k / n). The gap puts
+        `SOFTMAX_WINDOW_SHARE` of a full-length slot's weight on its window.
+        """
+        n, k = self.sequence_length, self.projected_dim
+        window = ops.floor_divide(ops.arange(n) * k, n)
+        inside = ops.equal(window[:, None], ops.arange(k)[None, :])
+        width = n / k
+        share = SOFTMAX_WINDOW_SHARE
+        gap = math.log(share * max(n - width, 1.0) / ((1 - share) * width))
+        logits = ops.where(inside, 0.0, -gap)
+        return ops.cast(ops.broadcast_to(logits, shape), dtype or "float32")
+
     def build(self, inputs_shape=None, padding_mask_shape=None):
-        if self.projection in ("linear", "conv"):
-            if self.projection == "linear":
+        if self.projection != "mean" and self.projection != "max":
+            if self.projection in MATRIX_PROJECTIONS:
                 shape = (self.sequence_length, self.projected_dim)
             else:
                 shape = (self.pool_size,)
@@ -209,30 +250,83 @@ class SequenceProjection(keras.layers.Layer):
         )
         inputs = inputs * expanded_mask
 
-        if self.projection == "linear":
-            return self._project_linear(inputs, mask, length)
-        return self._project_windows(inputs, mask, length, feature_axes)
+        if self.projection in MATRIX_PROJECTIONS:
+            projected, slot_mask = self._project_matrix(inputs, mask, length)
+        else:
+            projected, slot_mask = self._project_windows(
+                inputs, mask, length, feature_axes
+            )
+        if self.num_heads is not None and len(slot_mask.shape) == 2:
+            slot_mask = ops.broadcast_to(
+                slot_mask[:, None, :],
+                (batch_size, self.num_heads, self.projected_dim),
+            )
+        return projected, slot_mask
 
-    def _project_linear(self, inputs, mask, length):
-        kernel = ops.cast(self.kernel, inputs.dtype)
+    def _project_matrix(self, inputs, mask, length):
+        """The linear kinds and `"softmax"`: an (L, k) matrix per example
+        (shared by the batch for the linear kinds)."""
+        batch_size = ops.shape(inputs)[0]
+        # (n, k) or (heads, n, k), sliced to the first L rows.
+        kernel = ops.cast(self.kernel, inputs.dtype)[..., :length, :]
+        if self.projection == "softmax":
+            return self._project_softmax(inputs, mask, kernel)
         if self.num_heads is None:
             # (k, L) @ (batch, L, ...) -> (batch, k, ...)
-            kernel = ops.transpose(kernel[:length])
-            flat = ops.reshape(inputs, (ops.shape(inputs)[0], length, -1))
-            projected = ops.matmul(kernel, flat)
+            flat = ops.reshape(inputs, (batch_size, length, -1))
+            projected = ops.matmul(ops.transpose(kernel), flat)
             projected = ops.reshape(
                 projected,
-                (ops.shape(inputs)[0], self.projected_dim)
-                + tuple(ops.shape(inputs)[2:]),
+                (batch_size, self.projected_dim) + tuple(ops.shape(inputs)[2:]),
+            )
+            # Slot j is fed iff a real row has a nonzero E[l, j].
+            nonzero = ops.cast(ops.not_equal(kernel, 0), mask.dtype)
+            fed = ops.matmul(mask, nonzero)
+        else:
+            projected = ops.einsum("blhd,hlk->bkhd", inputs, kernel)
+            nonzero = ops.cast(ops.not_equal(kernel, 0), mask.dtype)
+            fed = ops.einsum("bl,hlk->bhk", mask, nonzero)
+        if self.projection == "scaled_linear":
+            projected = projected * self._length_scale(mask, projected)
+        return projected, fed > 0
+
+    def _length_scale(self, mask, projected):
+        """sqrt(n / L_real) per example, shaped to broadcast on `projected`."""
+        real = ops.maximum(ops.sum(ops.cast(mask, "float32"), axis=1), 1.0)
+        scale = ops.sqrt(self.sequence_length / real)
+        scale = ops.cast(scale, projected.dtype)
+        return ops.reshape(scale, (-1,) + (1,) * (len(projected.shape) - 1))
+
+    def _project_softmax(self, inputs, mask, logits):
+        """Each slot: a softmax over the real rows of its logits column."""
+        batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        # float16 overflows in exp; the weights are small, (batch, L, k).
+        logits = ops.cast(logits, "float32")
+        real = ops.cast(mask, "bool")
+        if self.num_heads is None:
+            real_rows = real[:, :, None]  # (batch, L, 1)
+            logits = logits[None]  # (1, L, k)
+        else:
+            real_rows = real[:, None, :, None]  # (batch, 1, L, 1)
+            logits = logits[None]  # (1, heads, L, k)
+        lowest = ops.cast(-1e9, "float32")
+        logits = ops.where(real_rows, logits, lowest)
+        weights = ops.softmax(logits, axis=-2)
+        # A row with no real position: all-zero weights, not a uniform mix.
+        weights = ops.where(real_rows, weights, 0.0)
+        weights = ops.cast(weights, inputs.dtype)
+        if self.num_heads is None:
+            flat = ops.reshape(inputs, (batch_size, length, -1))
+            projected = ops.matmul(ops.transpose(weights, (0, 2, 1)), flat)
+            projected = ops.reshape(
+                projected,
+                (batch_size, self.projected_dim) + tuple(ops.shape(inputs)[2:]),
             )
         else:
-            projected = ops.einsum(
-                "blhd,hlk->bkhd", inputs, kernel[:, :length, :]
-            )
-        any_real = ops.any(ops.cast(mask, "bool"), axis=1, keepdims=True)
-        slot_mask = ops.broadcast_to(
-            any_real, (ops.shape(inputs)[0], self.projected_dim)
-        )
+            projected = ops.einsum("blhd,bhlk->bkhd", inputs, weights)
+        # Every real row has a positive weight into every slot.
+        any_real = ops.any(real, axis=1, keepdims=True)
+        slot_mask = ops.broadcast_to(any_real, (batch_size, self.projected_dim))
         return projected, slot_mask
 
     def _project_windows(self, inputs, mask, length, feature_axes):
@@ -272,10 +366,15 @@ class SequenceProjection(keras.layers.Layer):
             projected = ops.where(filled, projected, ops.zeros_like(projected))
         else:  # conv
             kernel = ops.cast(self.kernel, inputs.dtype)
+            nonzero = ops.cast(ops.not_equal(kernel, 0), window_mask.dtype)
             if self.num_heads is None:
                 projected = ops.einsum("bkw...,w->bk...", windows, kernel)
+                fed = ops.einsum("bkw,w->bk", window_mask, nonzero)
             else:
                 projected = ops.einsum("bkwhd,hw->bkhd", windows, kernel)
+                fed = ops.einsum("bkw,hw->bhk", window_mask, nonzero)
+            # A real position whose kernel weight is zero feeds nothing.
+            slot_mask = fed > 0
         return projected, slot_mask
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
@@ -283,7 +382,9 @@ class SequenceProjection(keras.layers.Layer):
         projected_shape = (batch_size, self.projected_dim) + tuple(
             inputs_shape[2:]
         )
-        return projected_shape, (batch_size, self.projected_dim)
+        if self.num_heads is None:
+            return projected_shape, (batch_size, self.projected_dim)
+        return projected_shape, (batch_size, self.num_heads, self.projected_dim)
 
     def compute_output_spec(self, inputs, padding_mask=None):
         self._check_inputs(inputs)

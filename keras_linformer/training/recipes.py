@@ -195,8 +195,14 @@ def pretrain(config):
         lines = data.read_text_lines([data.DEFAULT_CORPUS])
         train_lines, validation_lines = data.split_train_validation(lines)
     words = max(1, int(config.sequence_length * WORDS_PER_POSITION))
-    train_samples = data.group_lines(train_lines, words)
+    # Validation is always on blocks, so that perplexities compare across
+    # runs whatever the training samples are.
     validation_samples = data.group_lines(validation_lines, words)
+    if config.samples == "documents":
+        # One line, one sample (truncated to n): lengths as in fine-tuning.
+        train_samples = train_lines
+    else:
+        train_samples = data.group_lines(train_lines, words)
 
     # A script comparing several models can learn the vocabulary once and
     # pass it in as `config.vocabulary` (the command line always learns it).

@@ -28,51 +28,72 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
     Args:
         x: (L, heads, dh) array, L <= n.
         mask: (L,) array, 1 at real positions.
-        projection: "linear", "mean", "max" or "conv".
-        kernel: linear: (n, k), or (heads, n, k) for one matrix per head;
-            conv: (w,), or (heads, w); unused for pooling.
+        projection: "linear", "scaled_linear", "softmax", "mean", "max" or
+            "conv".
+        kernel: linear kinds: (n, k), or (heads, n, k) for one matrix per
+            head; softmax: logits of those shapes; conv: (w,), or
+            (heads, w); unused for pooling.
 
     Returns:
-        `(projected, slot_mask)`: (k, heads, dh) and a boolean (k,) array,
-        true where the slot covers a real position (all true for linear).
+        `(projected, slot_mask)`: (k, heads, dh) and a boolean (heads, k)
+        array, true where some real position has a nonzero weight into the
+        slot (DESIGN.md's one slot-mask rule).
     """
     length, num_heads, _ = x.shape
     n, k = sequence_length, projected_dim
+    real = mask.astype(bool)
     x = x * mask[:, None, None]
-    if projection == "linear":
+    if projection in ("linear", "scaled_linear", "softmax"):
         kernel = to_numpy(kernel)
         if kernel.ndim == 2:
             kernel = np.broadcast_to(kernel, (num_heads,) + kernel.shape)
         projected = np.zeros((k,) + x.shape[1:])
+        slot_mask = np.zeros((num_heads, k), bool)
         for head in range(num_heads):
-            e = kernel[head, :length, :]  # first L rows of the (n, k) E
+            e = np.array(kernel[head, :length, :])  # first L rows of (n, k)
+            if projection == "softmax":
+                # Each column: softmax over the real rows only.
+                logits = np.where(real[:, None], e, -np.inf)
+                if real.any():
+                    logits = logits - logits.max(axis=0, keepdims=True)
+                    weights = np.exp(logits)
+                    e = weights / weights.sum(axis=0, keepdims=True)
+                else:
+                    e = np.zeros_like(e)
             projected[:, head, :] = e.T @ x[:, head, :]
-        return projected, np.ones((k,), bool)
+            slot_mask[head] = (e[real] != 0).any(axis=0)
+        if projection == "scaled_linear":
+            projected *= np.sqrt(n / max(real.sum(), 1))
+        return projected, slot_mask
 
     # Windows of w = n / k positions; an input shorter than n is treated as
     # padded up to n.
     w = n // k
     padded = np.zeros((n,) + x.shape[1:])
     padded[:length] = x
-    real = np.zeros((n,), bool)
-    real[:length] = mask.astype(bool)
+    padded_real = np.zeros((n,), bool)
+    padded_real[:length] = real
     if projection == "conv":
         kernel = to_numpy(kernel)
         if kernel.ndim == 1:
             kernel = np.broadcast_to(kernel, (num_heads, w))
     projected = np.zeros((k,) + x.shape[1:])
-    slot_mask = np.zeros((k,), bool)
+    slot_mask = np.zeros((num_heads, k), bool)
     for j in range(k):
         window = slice(j * w, (j + 1) * w)
-        positions = np.nonzero(real[window])[0] + j * w
-        slot_mask[j] = positions.size > 0
+        positions = np.nonzero(padded_real[window])[0] + j * w
         if projection == "mean":
+            slot_mask[:, j] = positions.size > 0
             if positions.size:
                 projected[j] = padded[positions].mean(axis=0)
         elif projection == "max":
+            slot_mask[:, j] = positions.size > 0
             if positions.size:
                 projected[j] = padded[positions].max(axis=0)
         elif projection == "conv":
+            for head in range(num_heads):
+                weights = kernel[head, positions - j * w]
+                slot_mask[head, j] = (weights != 0).any()
             for t in range(w):
                 projected[j] += kernel[:, t, None] * padded[j * w + t]
         else:
@@ -83,7 +104,8 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
 def softmax(logits, slot_mask=None):
     """Softmax over the last axis; masked slots get zero weight.
 
-    A row whose slots are all masked gets all-zero weights.
+    A row whose slots are all masked gets all-zero weights (Keras gives
+    uniform weights there; only finiteness is compared for such rows).
     """
     logits = np.array(logits, dtype="float64")
     if slot_mask is not None:
@@ -163,7 +185,7 @@ def linformer_attention(
         k_proj, slot_mask = project(k, *args, kernel=weights["e"])
         v_proj, _ = project(v, *args, kernel=weights["f"])
         logits = np.einsum("thd,khd->htk", q, k_proj) / np.sqrt(key_dim)
-        scores = softmax(logits, None if projection == "linear" else slot_mask)
+        scores = softmax(logits, slot_mask[:, None, :])
         heads = np.einsum("htk,khd->thd", scores, v_proj)
         outputs.append(
             dense(heads, weights["wo"], weights["bo"], "thd,hde->te")

@@ -7,6 +7,7 @@ from numpy_reference import linformer_encoder
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import LinformerEncoder
 from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers import sequence_projection
 
 # Keras warns that the dense sublayers drop the implicit mask of an embedded
 # input; the attention reads that mask itself (see the keras_mask tests).
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 SHARING = ["none", "headwise", "key_value", "layerwise"]
-PROJECTIONS = ["linear", "mean", "max", "conv"]
+PROJECTIONS = list(sequence_projection.PROJECTIONS)
 N, K, DIM, HEADS, FFN = 16, 4, 8, 2, 12
 
 

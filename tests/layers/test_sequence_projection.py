@@ -5,9 +5,10 @@ from keras.src import testing
 from numpy_reference import project
 
 from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers import sequence_projection
 from keras_linformer.layers.sequence_projection import validate_projection_args
 
-PROJECTIONS = ["linear", "mean", "max", "conv"]
+PROJECTIONS = list(sequence_projection.PROJECTIONS)
 N, K, DIM, HEADS = 16, 4, 3, 2
 
 
@@ -36,11 +37,27 @@ class SequenceProjectionLayerTest(testing.TestCase):
                 "initializer": "random_normal",
             },
             input_shape=(2, 12, HEADS, DIM),
-            expected_output_shape=((2, K, HEADS, DIM), (2, K)),
+            expected_output_shape=((2, K, HEADS, DIM), (2, HEADS, K)),
             expected_num_trainable_weights=1,
             expected_num_non_trainable_weights=0,
             supports_masking=False,
         )
+
+    def test_layer_length_robust_kinds(self):
+        for projection in ("scaled_linear", "softmax"):
+            self.run_layer_test(
+                SequenceProjection,
+                init_kwargs={
+                    "sequence_length": N,
+                    "projected_dim": K,
+                    "projection": projection,
+                },
+                input_shape=(2, 12, DIM),
+                expected_output_shape=((2, K, DIM), (2, K)),
+                expected_num_trainable_weights=1,
+                expected_num_non_trainable_weights=0,
+                supports_masking=False,
+            )
 
     def test_layer_pooling_has_no_weights(self):
         for projection in ("mean", "max"):
@@ -94,10 +111,9 @@ def test_matches_reference(projection, num_heads, padded, length, rng):
         if not num_heads:
             expected = expected[:, 0, :]
         np.testing.assert_allclose(projected[b], expected, atol=1e-5)
-        if projection != "linear":
-            np.testing.assert_array_equal(slot_mask[b], expected_slots)
-        else:
-            assert slot_mask[b].all()
+        if not num_heads:
+            expected_slots = expected_slots[0]
+        np.testing.assert_array_equal(slot_mask[b], expected_slots)
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS)
@@ -128,6 +144,83 @@ def test_slot_mask_marks_slots_without_real_positions(projection):
     np.testing.assert_array_equal(slot_mask, [[True, True, False, False]] * 2)
 
 
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+@pytest.mark.parametrize("projection", ["linear", "scaled_linear"])
+def test_identity_matrix_masks_exactly_the_padded_slots(projection, num_heads):
+    """k = n and E = I: slot j is fed by position j alone, so the slot
+    mask is the padding mask (the same rule as for pooling windows)."""
+    layer = SequenceProjection(N, N, projection=projection, num_heads=num_heads)
+    layer.build()
+    layer.kernel.assign(np.broadcast_to(np.eye(N), layer.kernel.shape))
+    shape = (2, N, num_heads, DIM) if num_heads else (2, N, DIM)
+    mask = _padding_mask(2, N, [N, 5])
+    _, slot_mask = layer(np.ones(shape, "float32"), padding_mask=mask)
+    slot_mask = keras.ops.convert_to_numpy(slot_mask)
+    expected = mask if not num_heads else np.repeat(mask[:, None], HEADS, 1)
+    np.testing.assert_array_equal(slot_mask, expected)
+    # Shorter than n: E[:L] keeps the first L columns fed.
+    _, slot_mask = layer(np.ones((1,) + shape[1:], "float32")[:, :6])
+    assert keras.ops.convert_to_numpy(slot_mask).sum(-1).max() == 6
+
+
+def test_zero_conv_weights_feed_nothing():
+    """A real position whose conv kernel weight is 0 does not feed its
+    slot: windows of 4 with weight only on their last position."""
+    layer = SequenceProjection(N, K, projection="conv")
+    layer.build()
+    layer.kernel.assign(np.array([0.0, 0.0, 0.0, 1.0], "float32"))
+    mask = _padding_mask(1, N, [6])  # slot 1 holds positions 4, 5 only
+    _, slot_mask = layer(np.ones((1, N, DIM), "float32"), padding_mask=mask)
+    np.testing.assert_array_equal(slot_mask, [[True, False, False, False]])
+
+
+def test_softmax_slots_are_averages_over_real_rows(rng):
+    """Each "softmax" slot is a convex combination of the real rows: on
+    constant inputs it returns the constant, at any real length."""
+    layer = SequenceProjection(N, K, projection="softmax")
+    layer.build()
+    layer.kernel.assign(rng.normal(size=(N, K)).astype("float32"))
+    mask = _padding_mask(3, N, [N, 7, 1])
+    x = np.full((3, N, DIM), 2.5, "float32")
+    x[~mask] = 1e4  # padding must not matter
+    projected, slot_mask = layer(x, padding_mask=mask)
+    np.testing.assert_allclose(projected, 2.5, rtol=1e-5)
+    assert keras.ops.convert_to_numpy(slot_mask).all()
+
+
+def test_softmax_starts_as_window_means(rng):
+    """At initialization slot j weighs its window [j w, (j + 1) w) with
+    `SOFTMAX_WINDOW_SHARE` of its weight, spread evenly."""
+    n, k = 64, 8
+    layer = SequenceProjection(n, k, projection="softmax")
+    x = rng.normal(size=(1, n, DIM)).astype("float32")
+    projected = keras.ops.convert_to_numpy(layer(x)[0])[0]
+    windows = x[0].reshape(k, n // k, DIM).mean(axis=1)
+    share = sequence_projection.SOFTMAX_WINDOW_SHARE
+    for j in range(k):
+        others = np.delete(x[0], slice(j * 8, (j + 1) * 8), axis=0).mean(0)
+        expected = share * windows[j] + (1 - share) * others
+        np.testing.assert_allclose(projected[j], expected, atol=1e-5)
+
+
+def test_scaled_linear_output_scale_does_not_depend_on_length(rng):
+    """`"scaled_linear"` is `"linear"` times sqrt(n / L_real)."""
+    n = 256
+    linear = SequenceProjection(n, 32, projection="linear")
+    scaled = SequenceProjection(n, 32, projection="scaled_linear")
+    x = rng.normal(size=(2, n, 16)).astype("float32")
+    linear.build()
+    scaled.build()
+    scaled.kernel.assign(linear.kernel)
+    mask = _padding_mask(2, n, [n, n // 4])
+    plain = keras.ops.convert_to_numpy(linear(x, padding_mask=mask)[0])
+    rescaled = keras.ops.convert_to_numpy(scaled(x, padding_mask=mask)[0])
+    np.testing.assert_allclose(rescaled[0], plain[0], rtol=1e-5)
+    np.testing.assert_allclose(rescaled[1], 2 * plain[1], rtol=1e-5)
+    rms = np.sqrt((rescaled**2).mean(axis=(1, 2)))
+    assert 0.8 < rms[1] / rms[0] < 1.25, rms
+
+
 @pytest.mark.parametrize("projection", PROJECTIONS)
 def test_fully_padded_row_is_finite(projection):
     layer = SequenceProjection(N, K, projection=projection)
@@ -142,7 +235,7 @@ def test_fully_padded_row_is_finite(projection):
     assert not keras.ops.convert_to_numpy(slot_mask)[1].any()
 
 
-@pytest.mark.parametrize("projection", ["linear", "conv"])
+@pytest.mark.parametrize("projection", ["linear", "scaled_linear", "conv"])
 def test_projected_norm_does_not_grow_with_n(projection, rng):
     """The default initializer keeps ||E^T x|| of the order of ||x||."""
 
@@ -157,7 +250,7 @@ def test_projected_norm_does_not_grow_with_n(projection, rng):
     assert 0.5 < long / short < 2.0, (short, long)
 
 
-@pytest.mark.parametrize("projection", ["mean", "max"])
+@pytest.mark.parametrize("projection", ["softmax", "mean", "max"])
 def test_pooled_norm_does_not_grow_with_n(projection, rng):
     def mean_row_norm(n):
         layer = SequenceProjection(n, 64, projection=projection)
@@ -221,10 +314,13 @@ def test_refusals(kwargs, match):
         SequenceProjection(**kwargs)
 
 
-def test_linear_allows_n_not_divisible_by_k():
-    validate_projection_args(10, 4, "linear")
-    projected, _ = SequenceProjection(10, 4)(np.ones((1, 10, 2), "float32"))
+@pytest.mark.parametrize("projection", ["linear", "scaled_linear", "softmax"])
+def test_matrix_kinds_allow_n_not_divisible_by_k(projection):
+    validate_projection_args(10, 4, projection)
+    layer = SequenceProjection(10, 4, projection=projection)
+    projected, _ = layer(np.ones((1, 10, 2), "float32"))
     assert tuple(projected.shape) == (1, 4, 2)
+    assert np.isfinite(keras.ops.convert_to_numpy(projected)).all()
 
 
 def test_refuses_input_longer_than_n():

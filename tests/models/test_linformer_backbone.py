@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from keras_linformer.layers import SequenceProjection
+from keras_linformer.layers import sequence_projection
 from keras_linformer.models import LinformerBackbone
 
 N, K, HIDDEN, VOCAB = 16, 4, 16, 32
-PROJECTIONS = ["linear", "mean", "max", "conv"]
+PROJECTIONS = list(sequence_projection.PROJECTIONS)
 SHARINGS = ["none", "headwise", "key_value", "layerwise"]
 
 
@@ -283,6 +284,34 @@ class TestFromRoberta:
         actual = numpy_output(linformer, inputs)
         assert np.abs(expected).max() > 0.1
         np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
+
+    @pytest.mark.parametrize("sharing", SHARINGS)
+    def test_reproduces_roberta_on_padded_and_short_inputs(self, rng, sharing):
+        """Identity E at k = n masks exactly the padded slots, so padded
+        rows of varied length and inputs shorter than n give RoBERTa's
+        outputs too (issue 11: the padded row differed by 3e-2)."""
+        roberta = randomized_roberta(rng)
+        linformer = LinformerBackbone.from_roberta(
+            roberta, projected_dim=N, sharing=sharing
+        )
+        for variable in projection_variables(linformer):
+            variable.assign(np.broadcast_to(np.eye(N), variable.shape))
+        inputs = random_inputs(rng, 3, N)
+        inputs["padding_mask"][1, 9:] = 0
+        inputs["padding_mask"][2, 3:] = 0
+        real = inputs["padding_mask"] == 1
+        expected = numpy_output(roberta, inputs)
+        actual = numpy_output(linformer, inputs)
+        np.testing.assert_allclose(
+            actual[real], expected[real], atol=1e-4, rtol=0
+        )
+        short = random_inputs(rng, 2, 6)
+        np.testing.assert_allclose(
+            numpy_output(linformer, short),
+            numpy_output(roberta, short),
+            atol=1e-4,
+            rtol=0,
+        )
 
     def test_copies_every_weight_but_projections(self, rng):
         roberta = randomized_roberta(rng)
