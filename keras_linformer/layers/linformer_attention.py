@@ -4,8 +4,13 @@ import math
 
 import keras
 from keras import ops
-from keras.src.backend import get_keras_mask
 
+from keras_linformer.layers.projection_sharing import (
+    deserialize_shared_projection,
+)
+from keras_linformer.layers.projection_sharing import (
+    serialize_shared_projection,
+)
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_projection_args
 
@@ -83,6 +88,9 @@ class LinformerAttention(keras.layers.Layer):
         training: Python boolean, whether dropout is active.
         return_attention_scores: bool. If `True`, also return the attention
             weights, of shape `(batch, num_heads, T, k)`.
+        key_mask, value_mask, mask: filled in by Keras from implicit masks
+            (as in `MultiHeadAttention`); used as `padding_mask` when that is
+            not given. `mask` is the query's mask in self-attention.
         attention_mask, use_causal_mask: refused. A projection along the
             sequence mixes all positions, so neither a full (T x L) mask nor
             causal masking can be applied; use `padding_mask`.
@@ -313,6 +321,7 @@ class LinformerAttention(keras.layers.Layer):
         return_attention_scores=False,
         value_mask=None,
         key_mask=None,
+        mask=None,
         attention_mask=None,
         use_causal_mask=False,
     ):
@@ -333,13 +342,12 @@ class LinformerAttention(keras.layers.Layer):
             )
         value = query if value is None else value
         key = value if key is None else key
-        if padding_mask is None:
-            padding_mask = key_mask if key_mask is not None else value_mask
-        if padding_mask is None:
-            # Keras fills `key_mask` / `value_mask` from implicit masks only
-            # when more than one tensor is passed: self-attention called on
-            # one tensor reads its mask here.
-            padding_mask = get_keras_mask(key)
+        # Keras fills `key_mask` / `value_mask` from implicit masks when more
+        # than one tensor is passed, and `mask` when only the query is
+        # (self-attention): then the query's mask is the keys' mask.
+        for implicit in (key_mask, value_mask, mask):
+            if padding_mask is None:
+                padding_mask = implicit
 
         key_states, value_states, slot_mask = self._project_keys_and_values(
             key, value, padding_mask
@@ -419,12 +427,13 @@ class LinformerAttention(keras.layers.Layer):
                 "projected_dim": self.projected_dim,
                 "projection": self.projection,
                 "sharing": self.sharing,
-                # The object itself: Keras serializes it after `get_config`
-                # inside its object-sharing scope, so layers that shared one
-                # projection share it again after `.keras` loading. (A dict
-                # serialized here would be copied before the scope marks it
-                # as shared, and loading would make one copy per layer.)
-                "shared_projection": self.shared_projection,
+                # Plain data; the layers of one model share one projection
+                # again when read back (projection_sharing.py).
+                "shared_projection": (
+                    serialize_shared_projection(self.shared_projection)
+                    if self.shared_projection is not None
+                    else None
+                ),
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(
@@ -460,10 +469,9 @@ class LinformerAttention(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("shared_projection"), dict):
-            config["shared_projection"] = keras.saving.deserialize_keras_object(
-                config["shared_projection"]
-            )
+        config["shared_projection"] = deserialize_shared_projection(
+            config.get("shared_projection"), config.get("name")
+        )
         return cls(**config)
 
 

@@ -6,6 +6,12 @@ from keras import ops
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.linformer_attention import _clone_initializer
 from keras_linformer.layers.linformer_attention import validate_sharing
+from keras_linformer.layers.projection_sharing import (
+    deserialize_shared_projection,
+)
+from keras_linformer.layers.projection_sharing import (
+    serialize_shared_projection,
+)
 from keras_linformer.layers.sequence_projection import validate_projection_args
 
 
@@ -268,12 +274,13 @@ class LinformerEncoder(keras.layers.Layer):
                 "projected_dim": self.projected_dim,
                 "projection": self.projection,
                 "sharing": self.sharing,
-                # The object itself: Keras serializes it after `get_config`
-                # inside its object-sharing scope, so layers that shared one
-                # projection share it again after `.keras` loading. (A dict
-                # serialized here would be copied before the scope marks it
-                # as shared, and loading would make one copy per layer.)
-                "shared_projection": self.shared_projection,
+                # Plain data; the layers of one model share one projection
+                # again when read back (projection_sharing.py).
+                "shared_projection": (
+                    serialize_shared_projection(self.shared_projection)
+                    if self.shared_projection is not None
+                    else None
+                ),
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
@@ -296,8 +303,7 @@ class LinformerEncoder(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("shared_projection"), dict):
-            config["shared_projection"] = keras.saving.deserialize_keras_object(
-                config["shared_projection"]
-            )
+        config["shared_projection"] = deserialize_shared_projection(
+            config.get("shared_projection"), config.get("name")
+        )
         return cls(**config)

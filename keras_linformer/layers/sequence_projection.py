@@ -219,14 +219,15 @@ class SequenceProjection(keras.layers.Layer):
 
         Only TensorFlow traces graphs whose lengths are unknown (JAX and
         torch see concrete shapes, checked by `_check_inputs`); without
-        this, a longer input fails deep inside a matmul or pad op.
+        this, a longer input fails deep inside a matmul or pad op. Returns
+        the length, made to depend on the check, so that every op that
+        slices E or pads to n runs after it.
         """
         if isinstance(length, int) or keras.backend.backend() != "tensorflow":
-            return
+            return length
         import tensorflow as tf
 
-        # Assert is stateful, so tf.function runs it before its consumers.
-        tf.debugging.assert_less_equal(
+        check = tf.debugging.assert_less_equal(
             length,
             tf.constant(self.sequence_length, length.dtype),
             message=f"Input sequence length is longer than the "
@@ -234,11 +235,13 @@ class SequenceProjection(keras.layers.Layer):
             f"was built for. Truncate inputs to at most "
             f"{self.sequence_length} positions.",
         )
+        with tf.control_dependencies([check]):
+            return tf.identity(length)
 
     def call(self, inputs, padding_mask=None):
         self._check_inputs(inputs)
-        batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        self._check_dynamic_length(length)
+        batch_size = ops.shape(inputs)[0]
+        length = self._check_dynamic_length(ops.shape(inputs)[1])
         if padding_mask is None:
             mask = ops.ones((batch_size, length), dtype=inputs.dtype)
         else:
@@ -270,7 +273,7 @@ class SequenceProjection(keras.layers.Layer):
         # (n, k) or (heads, n, k), sliced to the first L rows.
         kernel = ops.cast(self.kernel, inputs.dtype)[..., :length, :]
         if self.projection == "softmax":
-            return self._project_softmax(inputs, mask, kernel)
+            return self._project_softmax(inputs, mask, kernel, length)
         if self.num_heads is None:
             # (k, L) @ (batch, L, ...) -> (batch, k, ...)
             flat = ops.reshape(inputs, (batch_size, length, -1))
@@ -297,9 +300,9 @@ class SequenceProjection(keras.layers.Layer):
         scale = ops.cast(scale, projected.dtype)
         return ops.reshape(scale, (-1,) + (1,) * (len(projected.shape) - 1))
 
-    def _project_softmax(self, inputs, mask, logits):
+    def _project_softmax(self, inputs, mask, logits, length):
         """Each slot: a softmax over the real rows of its logits column."""
-        batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        batch_size = ops.shape(inputs)[0]
         # float16 overflows in exp; the weights are small, (batch, L, k).
         logits = ops.cast(logits, "float32")
         real = ops.cast(mask, "bool")
