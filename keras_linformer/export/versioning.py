@@ -12,15 +12,10 @@ import contextlib
 import errno
 import os
 import re
-import shutil
-import tempfile
+
+from keras_linformer.artifacts import staged_directory
 
 TEMP_PREFIX = ".export-tmp-"
-
-# Called as `_stage_hook(stage, temp_dir)` at each stage of the temporary
-# phase ("created", "written"); tests use it to kill or fail an export
-# half-way. Always `None` outside tests.
-_stage_hook = None
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -99,17 +94,6 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _run_hook(stage, temp_dir):
-    if _stage_hook is not None:
-        _stage_hook(stage, temp_dir)
-
-
 def check_version_free(base_dir, name, version):
     """Raises `FileExistsError` if `base_dir/name/version` exists."""
     target = os.path.join(os.path.abspath(base_dir), name, str(version))
@@ -145,22 +129,12 @@ def atomic_version_dir(base_dir, name, version=None):
     model_dir = os.path.join(os.path.abspath(base_dir), name)
     if version is not None:
         check_version_free(base_dir, name, version)
-    os.makedirs(model_dir, exist_ok=True)
-    temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=model_dir)
     state = {"path": None}
-    try:
-        # mkdtemp makes the directory private (0700); a version must be
-        # readable by the server's user, like any directory made here.
-        os.chmod(temp_dir, 0o777 & ~_umask())
-        _run_hook("created", temp_dir)
+    with staged_directory(model_dir, TEMP_PREFIX) as temp_dir:
         yield temp_dir, state
-        _run_hook("written", temp_dir)
         _fsync_tree(temp_dir)
         state["path"] = _rename_into_place(temp_dir, model_dir, version)
         _fsync_dir(model_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
 
 
 def _rename_into_place(temp_dir, model_dir, version, attempts=100):

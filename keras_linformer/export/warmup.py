@@ -21,9 +21,10 @@ def _serving_apis():
         from tensorflow_serving.apis import prediction_log_pb2
     except ImportError as e:
         raise ImportError(
-            "Writing TF Serving warmup requests needs tensorflow-serving-api "
-            "(`pip install keras-linformer[serving]`), or export with "
-            "warmup=False."
+            "Writing TF Serving warmup requests needs tensorflow-serving-api, "
+            "a dependency of keras-linformer that is missing from this "
+            "environment (`pip install 'tensorflow-serving-api>=2.21,<2.22'`)"
+            "; or export with warmup=False."
         ) from e
     return model_pb2, predict_pb2, prediction_log_pb2
 

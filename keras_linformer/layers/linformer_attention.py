@@ -38,8 +38,9 @@ class LinformerAttention(keras.layers.Layer):
     `"mean"` and `"conv"` projections with any sharing but `"none"`), the
     layer projects the input first, E^T (X W + b) = (E^T X) W + (E^T 1) b,
     which skips the two (L x d x d) key and value matmuls. The softmax runs
-    in float32 under float16 mixed precision, and in bfloat16 under
-    bfloat16, as in `keras.layers.MultiHeadAttention`.
+    in the policy's compute dtype, as in `keras.layers.MultiHeadAttention`,
+    except under float16, where it runs in float32 (float16 overflows in
+    the exponent over long rows of scores).
 
     Sharing of E and F (the paper's section 4):
 

@@ -1,6 +1,6 @@
 """Training utilities (TensorFlow): strategies, resumable fit, atomic artifacts."""
 
-from keras_linformer.training.artifacts import atomic_directory
+from keras_linformer.artifacts import atomic_directory
 from keras_linformer.training.resumable import fit_resumable
 from keras_linformer.training.strategy import STRATEGIES
 from keras_linformer.training.strategy import check_global_batch_size

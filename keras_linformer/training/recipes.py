@@ -21,6 +21,8 @@ import numpy as np
 import tensorflow as tf
 from keras_hub.src.utils.preset_utils import get_preset_loader
 
+from keras_linformer.artifacts import atomic_directory
+from keras_linformer.artifacts import write_text_atomic
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerMaskedLM
 from keras_linformer.models import LinformerMaskedLMPreprocessor
@@ -31,8 +33,6 @@ from keras_linformer.models import learn_vocabulary
 from keras_linformer.training import data
 from keras_linformer.training import optimizers
 from keras_linformer.training import schedules
-from keras_linformer.training.artifacts import atomic_directory
-from keras_linformer.training.artifacts import write_text_atomic
 from keras_linformer.training.multi_worker import evaluate as evaluate_model
 from keras_linformer.training.multi_worker import is_chief
 from keras_linformer.training.resumable import fit_resumable

@@ -13,6 +13,7 @@ from serving_helpers import REPO
 
 from keras_linformer.export import export_for_serving
 from keras_linformer.export import next_version
+from keras_linformer.export import saved_model
 from keras_linformer.export import versioning
 
 
@@ -64,13 +65,17 @@ def test_versions_count_up_and_are_readable(tmp_path, backbone):
 def test_existing_version_is_never_overwritten(tmp_path, backbone, monkeypatch):
     (tmp_path / "bb" / "5").mkdir(parents=True)
     (tmp_path / "bb" / "5" / "marker").write_text("v5")
-    stages = []
+    staged = []
+    real_staged_directory = versioning.staged_directory
     monkeypatch.setattr(
-        versioning, "_stage_hook", lambda s, d: stages.append(s)
+        versioning,
+        "staged_directory",
+        lambda *a: staged.append(a) or real_staged_directory(*a),
     )
     with pytest.raises(FileExistsError, match="already exists"):
         export_for_serving(backbone, tmp_path, name="bb", version=5)
-    assert stages == []  # refused before writing anything
+    assert staged == []  # refused before writing anything
+    assert os.listdir(tmp_path / "bb") == ["5"]
     assert os.listdir(tmp_path / "bb" / "5") == ["marker"]
     path = export_for_serving(backbone, tmp_path, name="bb", version="6")
     assert path.endswith(os.path.join("bb", "6"))
@@ -89,14 +94,21 @@ def test_bad_versions_are_refused(tmp_path, backbone, version):
         export_for_serving(backbone, tmp_path, name="bb", version=version)
 
 
-@pytest.mark.parametrize("stage", ["created", "written"])
+@pytest.mark.parametrize("stage", ["writing", "flushing", "renaming"])
 def test_failure_leaves_nothing_behind(tmp_path, backbone, monkeypatch, stage):
-    def fail(current, temp_dir):
-        if current == stage:
-            raise RuntimeError(f"injected failure at {stage}")
+    """A failure while the SavedModel is written, while it is flushed to
+    disk, or at the rename: no version and no temporary directory."""
 
-    monkeypatch.setattr(versioning, "_stage_hook", fail)
-    with pytest.raises(RuntimeError, match="injected failure"):
+    def fail(*args, **kwargs):
+        raise OSError(f"injected failure while {stage}")
+
+    if stage == "writing":
+        monkeypatch.setattr(saved_model, "write_warmup_requests", fail)
+    elif stage == "flushing":
+        monkeypatch.setattr(versioning, "_fsync_tree", fail)
+    else:
+        monkeypatch.setattr(versioning.os, "rename", fail)
+    with pytest.raises(OSError, match="injected failure"):
         export_for_serving(backbone, tmp_path, name="bb")
     assert os.listdir(tmp_path / "bb") == []  # no version, no temp dir
 
@@ -130,7 +142,14 @@ KILL_SCRIPT = textwrap.dedent(
         if current == stage:
             time.sleep(600)
 
-    versioning._stage_hook = pause
+    fsync_tree = versioning._fsync_tree
+
+    def slow_fsync(temp_dir):
+        # Written completely, not yet renamed into place.
+        pause("written", temp_dir)
+        return fsync_tree(temp_dir)
+
+    versioning._fsync_tree = slow_fsync
     write_warmup = saved_model.write_warmup_requests
 
     def slow_warmup(export_dir, *args):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_linformer.artifacts import atomic_directory
 from keras_linformer.models import SPECIAL_TOKENS
 from keras_linformer.models import LinformerMaskedLMPreprocessor
 from keras_linformer.models import LinformerTextClassifierPreprocessor
 from keras_linformer.models import LinformerTokenizer
 from keras_linformer.training import data
-from keras_linformer.training.artifacts import atomic_directory
 
 WORDS = "the quick brown fox jumped over lazy dog a cat sat on mat".split()
 TEXTS = [" ".join(WORDS[i % 5 : i % 5 + 3 + i % 7]) for i in range(40)]

@@ -1,9 +1,41 @@
-"""Writing final artifacts so that nothing is ever left half-written."""
+"""Writing artifacts so that nothing is ever left half-written.
+
+One mechanism for presets, metrics and TF Serving versions: the content is
+written into a hidden temporary directory (or file) beside its final place,
+on the same file system, and renamed into place in one `os.rename`; a
+failure removes it, a kill leaves only a hidden `.tmp-*` / `.export-tmp-*`
+name that readers (and TF Serving) ignore.
+"""
 
 import contextlib
 import os
 import shutil
 import tempfile
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def staged_directory(parent, prefix):
+    """Yields a new hidden directory in `parent`, removed if the block
+    raises (or the process is interrupted there).
+
+    Its mode follows the umask (`mkdtemp` alone makes it 0700, which would
+    hide a model version from a server running as another user). The
+    caller renames it into place inside the block.
+    """
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -24,15 +56,13 @@ def atomic_directory(path):
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
     prefix = f".tmp-{os.path.basename(path)}-"
     # What a killed writer of `path` left behind; one writer per path.
-    for entry in os.listdir(parent):
-        if entry.startswith(prefix):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
-    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide it from a server.
-    try:
+    if os.path.isdir(parent):
+        for entry in os.listdir(parent):
+            if entry.startswith(prefix):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    with staged_directory(parent, prefix) as tmp:
         yield tmp
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
@@ -41,9 +71,6 @@ def atomic_directory(path):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_text_atomic(path, text):
