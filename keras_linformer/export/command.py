@@ -7,12 +7,6 @@ Wired into the command line with one line:
 which also sets `handler` to `run_export_command`.
 """
 
-import json
-import os
-
-TASK_CONFIG_FILE = "task.json"
-BACKBONE_CONFIG_FILE = "config.json"
-
 
 def add_export_arguments(parser):
     """Adds the `export` arguments to an argparse (sub)parser."""
@@ -63,50 +57,13 @@ def add_export_arguments(parser):
     return parser
 
 
-def _read_config(preset_dir, filename):
-    path = os.path.join(preset_dir, filename)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def load_preset(preset_dir):
-    """Loads the task (task.json) or else the backbone of a preset dir."""
-    import keras
-
-    # Registers the Linformer classes named in the preset's config files.
-    import keras_linformer.models  # noqa: F401
-
-    if not os.path.isdir(preset_dir):
-        raise FileNotFoundError(f"Preset directory not found: {preset_dir}")
-    config = _read_config(preset_dir, TASK_CONFIG_FILE)
-    kind = "task"
-    if config is None:
-        config = _read_config(preset_dir, BACKBONE_CONFIG_FILE)
-        kind = "backbone"
-    if config is None:
-        raise ValueError(
-            f"{preset_dir} is not a keras_hub preset: it has neither "
-            f"{TASK_CONFIG_FILE} nor {BACKBONE_CONFIG_FILE}. Save one with "
-            "`model.save_to_preset(dir)`."
-        )
-    registered_name = config.get("registered_name") or config.get("class_name")
-    cls = keras.saving.get_registered_object(registered_name)
-    if cls is None or not hasattr(cls, "from_preset"):
-        raise ValueError(
-            f"The {kind} class {registered_name!r} of preset {preset_dir} is "
-            "not a registered keras_hub model class."
-        )
-    return cls.from_preset(preset_dir)
-
-
 def run_export_command(args):
     """Runs `keras-linformer export` from parsed arguments.
 
     Returns the path of the new version directory (also printed).
     """
     from keras_linformer.export.saved_model import export_for_serving
+    from keras_linformer.models.presets import load_preset
 
     model = load_preset(args.preset)
     try:

@@ -12,6 +12,16 @@ from keras_linformer.models.linformer_text_classifier_preprocessor import (
     LinformerTextClassifierPreprocessor,
 )
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
+from keras_linformer.models.standard_baseline import StandardMaskedLM
+from keras_linformer.models.standard_baseline import (
+    StandardMaskedLMPreprocessor,
+)
+from keras_linformer.models.standard_baseline import StandardTextClassifier
+from keras_linformer.models.standard_baseline import (
+    StandardTextClassifierPreprocessor,
+)
+from keras_linformer.models.standard_baseline import StandardTokenizer
+from keras_linformer.models.standard_baseline import task_classes
 from keras_linformer.models.vocabulary import SPECIAL_TOKENS
 from keras_linformer.models.vocabulary import learn_vocabulary
 
@@ -23,5 +33,11 @@ __all__ = [
     "LinformerTextClassifierPreprocessor",
     "LinformerTokenizer",
     "SPECIAL_TOKENS",
+    "StandardMaskedLM",
+    "StandardMaskedLMPreprocessor",
+    "StandardTextClassifier",
+    "StandardTextClassifierPreprocessor",
+    "StandardTokenizer",
     "learn_vocabulary",
+    "task_classes",
 ]

@@ -64,7 +64,10 @@ def _not_task_weights(task):
     loading it into a freshly compiled task warns "Skipping variable loading
     for optimizer".
     """
-    skip = list(task.backbone._flatten_layers())
+    # The backbone stops the walk into its own layers; the token embedding,
+    # which the masked-LM head ties, is reached through the head too.
+    backbone = task.backbone
+    skip = [backbone, *backbone.layers, backbone.token_embedding]
     if task.optimizer is not None:
         skip.append(task.optimizer)
     return skip

@@ -19,17 +19,14 @@ import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
-from keras_hub.src.utils.preset_utils import get_preset_loader
 
 from keras_linformer.artifacts import atomic_directory
 from keras_linformer.artifacts import write_text_atomic
 from keras_linformer.models import LinformerBackbone
-from keras_linformer.models import LinformerMaskedLM
-from keras_linformer.models import LinformerMaskedLMPreprocessor
-from keras_linformer.models import LinformerTextClassifier
-from keras_linformer.models import LinformerTextClassifierPreprocessor
 from keras_linformer.models import LinformerTokenizer
 from keras_linformer.models import learn_vocabulary
+from keras_linformer.models import task_classes
+from keras_linformer.models.presets import load_preset
 from keras_linformer.training import data
 from keras_linformer.training import optimizers
 from keras_linformer.training import schedules
@@ -71,7 +68,7 @@ def build_backbone(config, vocabulary_size):
         max_sequence_length=config.sequence_length,
         dropout=config.dropout,
     )
-    if getattr(config, "attention", "linformer") == "standard":
+    if _backbone_cls(config) is not LinformerBackbone:
         return keras_hub.models.RobertaBackbone(**common)
     return LinformerBackbone(
         projected_dim=parse_projected_dim(
@@ -83,23 +80,10 @@ def build_backbone(config, vocabulary_size):
     )
 
 
-def _load_tokenizer(preset):
-    """The preset's `LinformerTokenizer`, whatever its backbone.
-
-    `LinformerTokenizer.from_preset` refuses a preset whose backbone is a
-    `RobertaBackbone` (`--attention standard`): keras_hub looks for a
-    tokenizer class registered for that backbone. The preset loader reads
-    `tokenizer.json` as saved.
-    """
-    return get_preset_loader(preset).load_tokenizer(LinformerTokenizer)
-
-
-def _load_task(preset, task_class):
-    """`task_class.from_preset(preset)`, also where the backbone is a
-    standard `RobertaBackbone` (see `_load_tokenizer`)."""
-    return get_preset_loader(preset).load_task(
-        task_class, load_weights=True, load_task_weights=True
-    )
+def _backbone_cls(config):
+    if getattr(config, "attention", "linformer") == "standard":
+        return keras_hub.models.RobertaBackbone
+    return LinformerBackbone
 
 
 def _optimizer(config, total_steps):
@@ -213,8 +197,9 @@ def pretrain(config):
             vocabulary_size=config.vocabulary_size,
         )
     print(f"Vocabulary: {len(vocabulary)} word pieces.", flush=True)
-    tokenizer = LinformerTokenizer(vocabulary=vocabulary)
-    preprocessor = LinformerMaskedLMPreprocessor(
+    classes = task_classes(_backbone_cls(config))
+    tokenizer = classes.tokenizer(vocabulary=vocabulary)
+    preprocessor = classes.masked_lm_preprocessor(
         tokenizer,
         sequence_length=config.sequence_length,
         mask_selection_rate=config.mask_rate,
@@ -233,7 +218,7 @@ def pretrain(config):
     )
     with strategy.scope():
         backbone = build_backbone(config, len(vocabulary))
-        masked_lm = LinformerMaskedLM(backbone)
+        masked_lm = classes.masked_lm(backbone)
         masked_lm.compile(
             optimizer=_optimizer(config, steps_per_epoch * config.epochs),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -283,17 +268,21 @@ def finetune(config):
     )
     with strategy.scope():
         if config.preset:
-            tokenizer = _load_tokenizer(config.preset)
+            # Finds the tokenizer class registered for the preset's backbone.
+            tokenizer = LinformerTokenizer.from_preset(config.preset)
             backbone = keras_hub.models.Backbone.from_preset(config.preset)
         else:
             vocabulary = learn_vocabulary(
                 tf.data.Dataset.from_tensor_slices(train_texts).batch(1000),
                 vocabulary_size=config.vocabulary_size,
             )
-            tokenizer = LinformerTokenizer(vocabulary=vocabulary)
+            tokenizer = task_classes(_backbone_cls(config)).tokenizer(
+                vocabulary=vocabulary
+            )
             backbone = build_backbone(config, len(vocabulary))
+    classes = task_classes(type(backbone))
     sequence_length = min(config.sequence_length, backbone.max_sequence_length)
-    preprocessor = LinformerTextClassifierPreprocessor(
+    preprocessor = classes.text_classifier_preprocessor(
         tokenizer, sequence_length=sequence_length
     )
     steps_per_epoch = config.steps_per_epoch or max(
@@ -316,7 +305,7 @@ def finetune(config):
         False,
     )
     with strategy.scope():
-        classifier = LinformerTextClassifier(
+        classifier = classes.text_classifier(
             backbone, num_classes=num_classes, dropout=config.dropout
         )
         classifier.compile(
@@ -355,21 +344,7 @@ def finetune(config):
 
 def evaluate(config):
     """Masked-LM loss and perplexity on text, or accuracy on labeled data."""
-    task_file = os.path.join(config.preset, "task.json")
-    if not os.path.exists(task_file):
-        raise FileNotFoundError(
-            f"'{config.preset}' is not a task preset (no task.json): give "
-            "the preset directory that pretrain or finetune saved."
-        )
-    with open(task_file) as f:
-        registered_name = json.load(f)["registered_name"]
-    task_class = keras.saving.get_registered_object(registered_name)
-    if task_class is None:
-        raise ValueError(
-            f"{task_file} names the task class {registered_name!r}, which is "
-            "not registered (is the package that defines it imported?)."
-        )
-    task = _load_task(config.preset, task_class)
+    task = load_preset(config.preset, require_task=True)
     preprocessor = task.preprocessor
     task.preprocessor = None
     task.compile(
