@@ -1,4 +1,11 @@
-"""Shared pytest fixtures for keras_linformer's tests."""
+"""Shared pytest fixtures for keras_linformer's tests.
+
+The layer tests subclass `keras.src.testing.TestCase` for its
+`run_layer_test` (build, shapes, masking, serialization and a training step
+in one call), as keras_hub's own tests do: Keras exports no public test
+case, so this is the one private Keras import of the test suite. Nothing
+in the package itself imports `keras.src`.
+"""
 
 import keras
 import numpy as np

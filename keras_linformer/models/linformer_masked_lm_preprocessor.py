@@ -123,6 +123,8 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
             super().call(x, y=y, sample_weight=sample_weight)
         )
 
+    # keras_hub's hook for the kwargs `from_preset` fills in (it has no
+    # public one): pack to the backbone's n unless told otherwise.
     @classmethod
     def _add_missing_kwargs(cls, loader, kwargs):
         kwargs = super()._add_missing_kwargs(loader, kwargs)

@@ -159,7 +159,11 @@ def _distribute(dataset, strategy):
 def _symbolic_build(model, dataset, strategy):
     # Creates the compiled loss and metric variables (and any unbuilt
     # layer) from the dataset's element spec, in the strategy's scope, as
-    # `fit` does before its first step.
+    # `fit` does before its first step. `Model._symbolic_build` is private;
+    # Keras has no public way to do this without running `fit`, which is
+    # what fails here (keras-team/keras issues 20585, 20329). This function
+    # and the loop go once tests/training/test_upstream_workarounds.py
+    # fails (that is, once `fit` works under MultiWorkerMirroredStrategy).
     with strategy.scope():
         model._symbolic_build(data_batch=dataset.element_spec)
         if model.optimizer is not None and not model.optimizer.built:

@@ -9,7 +9,11 @@ replica holds 1/R of the gradient of the global batch, so clipping acts on
 different numbers than on one device: training with `clipnorm` on two
 GPUs is not training with the same global batch on one. The TensorFlow
 team acknowledged clipping before aggregation as "usually wrong"
-(tensorflow/tensorflow issue 33929).
+(tensorflow/tensorflow issue 33929). Overriding `_clip_gradients`, the
+one place Keras clips, is the only way in: Keras has no public hook between
+the replicas' all-reduce and the update. The test
+`tests/training/test_mirrored.py::test_keras_clips_each_replica_share` fails
+the day Keras clips the aggregated gradient; delete this module then.
 
 `DistributedClipping` clips the summed gradient instead: each replica
 all-reduces the gradients and clips the sum exactly as on one device; the

@@ -74,6 +74,8 @@ def test_two_replicas_end_with_the_weights_of_one_device(report, case):
 
 
 def test_keras_clips_each_replica_share(report):
-    # Why `keras_linformer.training.optimizers` exists: with Keras' own
-    # clipping, active clipping gives other weights on 2 replicas.
+    """Canary (tensorflow/tensorflow issue 33929): why
+    `keras_linformer.training.optimizers` exists. With Keras' own clipping,
+    active clipping gives other weights on 2 replicas. The day this fails,
+    Keras clips the summed gradient: delete `DistributedClipping`."""
     assert report["masked_lm_keras_clipnorm"]["max_difference"] > 1e-4
