@@ -16,8 +16,7 @@ from keras_linformer.bench.cli import add_bench_arguments
 from keras_linformer.export import add_export_arguments
 from keras_linformer.layers.linformer_attention import SHARING_MODES
 from keras_linformer.layers.sequence_projection import PROJECTIONS
-
-STRATEGY_CHOICES = ("auto", "mirrored", "multi_worker", "one_device")
+from keras_linformer.training.strategy import STRATEGIES
 
 
 def _non_negative_int(text):
@@ -87,7 +86,7 @@ def _add_training_arguments(
     group.add_argument("--seed", type=int, default=0)
     group.add_argument(
         "--strategy",
-        choices=STRATEGY_CHOICES,
+        choices=STRATEGIES,
         default="auto",
         help="auto: all local GPUs mirrored, else one device.",
     )

@@ -1,4 +1,7 @@
-"""FLOP counts of the algorithms the benchmark runs.
+"""FLOP counts of the algorithms the benchmark runs, in closed form.
+
+The tests check these counts against the matmuls of the traced layer graph
+(tests/bench/graph_flops.py), an independent count.
 
 A matmul of (m x p) by (p x q) counts 2 m p q FLOPs (one multiply and one
 add per term). Only matmuls and einsum contractions are counted; the
@@ -6,8 +9,6 @@ elementwise work (bias, scaling, masking, softmax, layer norm) is a few
 operations per element of tensors that are at most (L x k) per head, and is
 left out, as is usual for FLOP counts of attention.
 """
-
-import math
 
 
 def matmul_flops(m, p, q, batch=1):
@@ -58,6 +59,9 @@ def linformer_attention_flops(
         parts["projection"] = projections * matmul_flops(k, n, d, b)
         if use_bias:
             parts["column_sums"] = projections * matmul_flops(k, n, 1, b)
+        # The slot mask of each projection call: M (nonzero E), (1 x L)(L x k).
+        calls = projections * (2 if use_bias else 1)
+        parts["slot_mask"] = calls * matmul_flops(1, n, k, b)
         parts["key"] = matmul_flops(k, d, h * dk, b)
         parts["value"] = matmul_flops(k, d, h * dv, b)
     else:
@@ -66,6 +70,8 @@ def linformer_attention_flops(
         parts["projection"] = matmul_flops(k, n, dk, b * h) + matmul_flops(
             k, n, dv, b * h
         )
+        # The slot masks of the per-head key and value projections.
+        parts["slot_mask"] = 2 * matmul_flops(1, n, k, b * h)
     parts["scores"] = matmul_flops(n, dk, k, b * h)
     parts["context"] = matmul_flops(n, k, dv, b * h)
     parts["output"] = matmul_flops(n, h * dv, d, b)
@@ -122,79 +128,6 @@ def backbone_flops(
         )["total"]
     ff = feedforward_flops(batch_size, length, hidden_dim, intermediate_dim)
     return num_layers * (attention + ff)
-
-
-def _einsum_flops(equation, shapes):
-    """FLOPs of a two-operand einsum: 2 x the product of all label sizes
-    where some label is contracted, else the product (an outer product)."""
-    inputs, output = equation.replace(" ", "").split("->")
-    operands = inputs.split(",")
-    sizes = {}
-    for labels, shape in zip(operands, shapes):
-        if "." in labels:  # no ellipsis in the layers' equations
-            return None
-        for label, size in zip(labels, shape):
-            if size is None:
-                return None
-            sizes[label] = size
-    contracted = set("".join(operands)) - set(output)
-    total = math.prod(sizes.values())
-    if len(operands) == 2 and contracted:
-        return 2 * total
-    return total if len(operands) == 2 else 0
-
-
-def graph_matmul_flops(concrete_function):
-    """Matmul FLOPs of a traced `tf.function`, read from its graph.
-
-    Walks the graph's `MatMul`, `BatchMatMul*` and `Einsum` ops (with static
-    shapes, so trace it with fully defined input shapes) and adds 2 m p q
-    for each. This counts what the traced graph actually runs, so it shows
-    which path a layer took. Ops with unknown shapes are listed under
-    `"unknown"`.
-
-    Returns:
-        A dict `{"total": int, "ops": [(op type, name, flops)], "unknown":
-        [names]}`.
-    """
-    ops_found, unknown = [], []
-    for op in concrete_function.graph.get_operations():
-        flops = None
-        if op.type in (
-            "MatMul",
-            "BatchMatMul",
-            "BatchMatMulV2",
-            "BatchMatMulV3",
-        ):
-            a, bmat = (t.shape.as_list() for t in op.inputs[:2])
-            if None in a or None in bmat:
-                unknown.append(op.name)
-                continue
-            if op.type == "MatMul":
-                ta = op.get_attr("transpose_a")
-                tb = op.get_attr("transpose_b")
-            else:
-                ta = op.get_attr("adj_x")
-                tb = op.get_attr("adj_y")
-            m, p = (a[-1], a[-2]) if ta else (a[-2], a[-1])
-            q = bmat[-2] if tb else bmat[-1]
-            out = op.outputs[0].shape.as_list()
-            batch = math.prod(out[:-2]) if len(out) > 2 else 1
-            flops = matmul_flops(m, p, q, batch)
-        elif op.type == "Einsum":
-            equation = op.get_attr("equation").decode()
-            shapes = [t.shape.as_list() for t in op.inputs]
-            flops = _einsum_flops(equation, shapes)
-            if flops is None:
-                unknown.append(op.name)
-                continue
-        if flops is not None:
-            ops_found.append((op.type, op.name, int(flops)))
-    return {
-        "total": sum(f for _, _, f in ops_found),
-        "ops": ops_found,
-        "unknown": unknown,
-    }
 
 
 def format_flops(flops):

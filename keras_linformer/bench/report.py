@@ -11,12 +11,10 @@ GRID_COLUMNS = [
     "standard_time_s",
     "time_ratio",
     "paper_time_ratio",
-    "time_beats_paper",
     "linformer_memory_bytes",
     "standard_memory_bytes",
     "memory_ratio",
     "paper_memory_ratio",
-    "memory_beats_paper",
     "linformer_allocator_bytes",
     "standard_allocator_bytes",
     "allocator_memory_ratio",
@@ -60,15 +58,10 @@ def _num(value, digits=2):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _mark(beats):
-    return {True: "ok", False: "MISS", None: ""}[beats]
-
-
 def format_grid(result, quantity):
-    """The grid as Table 3: rows n, columns k, `ours (paper) ok/MISS`."""
+    """The grid as Table 3: rows n, columns k, `ours (paper)`."""
     key = {"time": "time_ratio", "memory": "memory_ratio"}[quantity]
     paper_key = f"paper_{key}"
-    beats_key = f"{quantity}_beats_paper"
     cells = {(c["n"], c["k"]): c for c in result.grid}
     ns = sorted({n for n, _ in cells})
     ks = sorted({k for _, k in cells})
@@ -78,7 +71,7 @@ def format_grid(result, quantity):
         "memory": "Memory saved (standard peak / Linformer peak)",
     }[quantity]
     lines = [
-        f"{title}: ours (paper) ok = at or above the paper's",
+        f"{title}: ours (the paper's Table 3)",
         "n \\ k".ljust(7) + "".join(str(k).rjust(width) for k in ks),
     ]
     for n in ns:
@@ -91,7 +84,7 @@ def format_grid(result, quantity):
             paper_value = cell[paper_key]
             text = _num(cell[key])
             if paper_value is not None:
-                text += f" ({paper_value:g}) {_mark(cell[beats_key])}"
+                text += f" ({paper_value:g})"
             row += text.rjust(width)
         lines.append(row)
     return "\n".join(lines)
@@ -160,42 +153,6 @@ def format_efficiency(result):
     return "\n".join(lines)
 
 
-def format_targets(result):
-    t = result.targets
-    lines = ["Targets"]
-    if "grid_time" in t:
-        for key, name in (("grid_time", "time"), ("grid_memory", "memory")):
-            entry = t[key]
-            missed = entry["missed"]
-            text = f"  every cell >= paper ({name}): " + (
-                "met"
-                if entry["met"]
-                else f"MISSED in {len(missed)} of {entry['cells']}"
-            )
-            if missed:
-                text += ": " + ", ".join(
-                    f"n={n} k={k} {_num(ours)}<{theirs:g}"
-                    for n, k, ours, theirs in missed
-                )
-            lines.append(text)
-    if "long_linear" in t:
-        e = t["long_linear"]
-        lines.append(
-            f"  time/token growth n={e['from_n']}->{e['to_n']}: "
-            f"{(e['growth'] - 1) * 100:+.1f}% (limit +"
-            f"{(e['limit'] - 1) * 100:.0f}%): "
-            + ("met" if e["met"] else "MISSED")
-        )
-    if "attention_efficiency" in t:
-        e = t["attention_efficiency"]
-        lines.append(
-            f"  attention efficiency for n >= {e['min_n']}: worst "
-            f"{e['worst']:.2f} at n={e['worst_n']} (limit {e['limit']:.2f}): "
-            + ("met" if e["met"] else "MISSED")
-        )
-    return "\n".join(lines)
-
-
 def format_settings(result):
     s, m = result.settings, result.machine
     return (
@@ -223,8 +180,6 @@ def format_report(result):
         parts.append(format_long(result))
     if result.efficiency:
         parts.append(format_efficiency(result))
-    if result.targets:
-        parts.append(format_targets(result))
     if result.errors:
         parts.append(
             "Errors\n"

@@ -31,11 +31,10 @@ class BenchmarkResult:
     Attributes:
         settings: the options the run used (widths, layers, batch, ...).
         machine: host, CPU, memory, device, load before and after.
-        grid: one dict per (n, k) cell: times, memories, ratios, the
-            paper's ratios and whether each beats the paper's.
+        grid: one dict per (n, k) cell: times, memories, ratios and the
+            paper's ratios beside them.
         long: one dict per n of `--long` (Linformer alone).
         efficiency: one dict per n of `--efficiency`.
-        targets: the issue's targets, each with `met` and the numbers.
         errors: measurements that failed, with their error text.
     """
 
@@ -44,7 +43,6 @@ class BenchmarkResult:
     grid: list = dataclasses.field(default_factory=list)
     long: list = dataclasses.field(default_factory=list)
     efficiency: list = dataclasses.field(default_factory=list)
-    targets: dict = dataclasses.field(default_factory=dict)
     errors: list = dataclasses.field(default_factory=list)
 
     def to_dict(self):
@@ -291,7 +289,7 @@ def run_benchmark(
         ),
     }
     machine = machine_info()
-    machine["load_start"] = _load()
+    machine["load_start"] = worker_lib.load_average()
     result = BenchmarkResult(settings=settings, machine=machine)
     base_task = {
         "batch_size": batch_size,
@@ -347,21 +345,13 @@ def run_benchmark(
             out = run(task, f"efficiency n={n} k={efficiency_k}")
             if "error" not in out:
                 result.efficiency.append(out)
-    result.targets = evaluate_targets(result)
     finished = time.time()
     settings["finished"] = datetime.datetime.fromtimestamp(finished).isoformat(
         timespec="seconds"
     )
     settings["wall_s"] = round(finished - started, 1)
-    machine["load_end"] = _load()
+    machine["load_end"] = worker_lib.load_average()
     return result
-
-
-def _load():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _measure_row(n, row_ks, task_for, run, memory_method):
@@ -431,12 +421,10 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
                 ),
                 "time_ratio": time_ratio,
                 "paper_time_ratio": paper_time,
-                "time_beats_paper": _beats(time_ratio, paper_time),
                 "linformer_memory_bytes": linformer_memory,
                 "standard_memory_bytes": standard_memory,
                 "memory_ratio": memory_ratio,
                 "paper_memory_ratio": paper_memory,
-                "memory_beats_paper": _beats(memory_ratio, paper_memory),
                 "linformer_allocator_bytes": memory[label].get(
                     "allocator_bytes"
                 ),
@@ -471,12 +459,6 @@ def timing_task_widths(task):
     }
 
 
-def _beats(ours, theirs):
-    if ours is None or theirs is None:
-        return None
-    return ours >= theirs
-
-
 def _measure_long(long_ns, k, batch_size, task_for, run):
     rows = []
     for n in long_ns:
@@ -503,55 +485,3 @@ def _measure_long(long_ns, k, batch_size, task_for, run):
             }
         )
     return rows
-
-
-def evaluate_targets(result):
-    """The issue's targets, each `{"met": bool or None, ...numbers}`."""
-    targets = {}
-    cells = [c for c in result.grid if c["paper_time_ratio"] is not None]
-    if cells:
-        time_missed = [
-            (c["n"], c["k"], c["time_ratio"], c["paper_time_ratio"])
-            for c in cells
-            if not c["time_beats_paper"]
-        ]
-        memory_missed = [
-            (c["n"], c["k"], c["memory_ratio"], c["paper_memory_ratio"])
-            for c in cells
-            if not c["memory_beats_paper"]
-        ]
-        targets["grid_time"] = {
-            "met": not time_missed,
-            "cells": len(cells),
-            "missed": time_missed,
-        }
-        targets["grid_memory"] = {
-            "met": not memory_missed,
-            "cells": len(cells),
-            "missed": memory_missed,
-        }
-    if len(result.long) >= 2:
-        rows = sorted(result.long, key=lambda r: r["n"])
-        first = next((r for r in rows if r["n"] >= 4096), rows[0])
-        last = rows[-1]
-        growth = last["time_per_token_us"] / first["time_per_token_us"]
-        targets["long_linear"] = {
-            "met": growth <= paper.LONG_GROWTH_TARGET,
-            "from_n": first["n"],
-            "to_n": last["n"],
-            "growth": growth,
-            "limit": paper.LONG_GROWTH_TARGET,
-        }
-    relevant = [
-        e for e in result.efficiency if e["n"] >= paper.EFFICIENCY_MIN_N
-    ]
-    if relevant:
-        worst = min(relevant, key=lambda e: e["efficiency"])
-        targets["attention_efficiency"] = {
-            "met": worst["efficiency"] >= paper.EFFICIENCY_TARGET,
-            "worst_n": worst["n"],
-            "worst": worst["efficiency"],
-            "limit": paper.EFFICIENCY_TARGET,
-            "min_n": paper.EFFICIENCY_MIN_N,
-        }
-    return targets

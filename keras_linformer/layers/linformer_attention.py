@@ -293,7 +293,9 @@ class LinformerAttention(keras.layers.Layer):
         projected_key, slot_mask = self.key_projection(
             key, padding_mask=padding_mask
         )
-        key_sums = self._column_sums(self.key_projection, key, padding_mask)
+        key_sums = value_sums = None
+        if self.use_bias:  # E^T 1 only multiplies the bias.
+            key_sums = self._column_sums(self.key_projection, key, padding_mask)
         if value is key and self.value_projection is self.key_projection:
             # Self-attention with F = E: one projection serves both.
             projected_value, value_sums = projected_key, key_sums
@@ -301,9 +303,10 @@ class LinformerAttention(keras.layers.Layer):
             projected_value, _ = self.value_projection(
                 value, padding_mask=padding_mask
             )
-            value_sums = self._column_sums(
-                self.value_projection, value, padding_mask
-            )
+            if self.use_bias:
+                value_sums = self._column_sums(
+                    self.value_projection, value, padding_mask
+                )
         key_states = self._dense_projected(
             self.key_dense, projected_key, key_sums
         )

@@ -41,19 +41,21 @@ from keras_linformer.training.strategy import get_strategy
 WORDS_PER_POSITION = 0.7
 
 
-def parse_projected_dim(value, num_layers):
-    """`"32"` -> 32; `"64,32"` -> [64, 32] (one k per layer)."""
+def parse_projected_dim(value):
+    """`"32"` -> 32; `"64,32"` -> [64, 32] (one k per layer). The backbone
+    checks the values (`per_layer_projected_dims`)."""
     if isinstance(value, (int, list)):
         return value
-    parts = [int(part) for part in str(value).split(",") if part.strip()]
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) != num_layers:
+    try:
+        parts = [int(part) for part in str(value).split(",") if part.strip()]
+    except ValueError:
+        parts = []
+    if not parts:
         raise ValueError(
-            f"--projected-dim {value!r} gives {len(parts)} values; give one "
-            f"value, or one per layer ({num_layers})."
+            f"--projected-dim {value!r}: expected an integer k, or one per "
+            "layer separated by commas (e.g. 128,64)."
         )
-    return parts
+    return parts[0] if len(parts) == 1 else parts
 
 
 def build_backbone(config, vocabulary_size):
@@ -71,9 +73,7 @@ def build_backbone(config, vocabulary_size):
     if _backbone_cls(config) is not LinformerBackbone:
         return keras_hub.models.RobertaBackbone(**common)
     return LinformerBackbone(
-        projected_dim=parse_projected_dim(
-            config.projected_dim, config.num_layers
-        ),
+        projected_dim=parse_projected_dim(config.projected_dim),
         projection=config.projection,
         sharing=config.sharing,
         **common,

@@ -119,9 +119,13 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     )
     assert code == 0
     summary = json.loads((out / "results.json").read_text())
-    assert sorted(summary["runs"]) == sorted(runs)
-    for name, run in summary["runs"].items():
-        assert 0.0 <= run["accuracy"] <= 1.0, (name, run["accuracy"])
+    assert sorted(r["run"] for r in summary["runs"]) == sorted(runs)
+    for run in summary["runs"]:
+        name = run["run"]
+        # The accuracy reported is the fine-tuned preset's own metric.
+        finetune_dir = out / "n128" / "seed0" / name / "finetune"
+        metrics = json.loads((finetune_dir / "metrics.json").read_text())
+        assert run["accuracy"] == metrics["validation_accuracy"], name
         assert run["dev_examples"] == 32
         ppl = run["pretrain_perplexity"]
         assert math.isfinite(ppl) and ppl > 1, (name, ppl)
@@ -137,7 +141,7 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     code = cli.main(
         [
             "evaluate",
-            str(out / "standard" / "finetune" / "preset"),
+            str(out / "n128" / "seed0" / "standard" / "finetune" / "preset"),
             dev,
             "--json",
             str(eval_json),
@@ -146,9 +150,8 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     assert code == 0
     metrics = json.loads(eval_json.read_text())
     assert metrics["examples"] == 32
-    assert metrics["accuracy"] == pytest.approx(
-        summary["runs"]["standard"]["accuracy"], abs=1e-6
-    )
+    (standard,) = [r for r in summary["runs"] if r["run"] == "standard"]
+    assert metrics["accuracy"] == pytest.approx(standard["accuracy"], abs=1e-6)
 
 
 def test_scripts_skip_cleanly_without_data(tmp_path, capsys):

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerTokenizer
 
 
@@ -79,7 +78,3 @@ def test_config_round_trip(toy_tokenizer):
     restored.set_vocabulary(toy_tokenizer.get_vocabulary())
     assert restored.get_config() == config
     assert restored.mask_token_id == toy_tokenizer.mask_token_id
-
-
-def test_backbone_class():
-    assert LinformerTokenizer.backbone_cls is LinformerBackbone
