@@ -6,6 +6,7 @@ from keras_hub.models import Backbone
 
 from keras_linformer.layers.linformer_attention import validate_sharing
 from keras_linformer.layers.linformer_encoder import LinformerEncoder
+from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_projection_args
 
@@ -54,7 +55,12 @@ class LinformerBackbone(Backbone):
         max_sequence_length: int. n, the longest input accepted.
         projected_dim: int, or a list with one int per layer (the paper's
             nonuniform projected dimension; not with layerwise sharing).
-        projection: string. `"linear"`, `"mean"`, `"max"` or `"conv"`.
+        projection: string. `"softmax"` (the default: slots are averages
+            over the real rows, so fine-tuning on padded documents of any
+            length keeps the scale the model was pretrained at), the
+            paper's `"linear"`, `"scaled_linear"`, `"mean"`, `"max"` or
+            `"conv"`; see `keras_linformer.layers.SequenceProjection` and
+            docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"` (one projection for every layer of the model).
         dropout: float. Dropout rate of the embeddings and encoders.
@@ -87,7 +93,7 @@ class LinformerBackbone(Backbone):
         intermediate_dim,
         max_sequence_length,
         projected_dim,
-        projection="linear",
+        projection=DEFAULT_PROJECTION,
         sharing="headwise",
         dropout=0.1,
         projection_initializer=None,
@@ -249,7 +255,7 @@ class LinformerBackbone(Backbone):
         cls,
         roberta_backbone,
         projected_dim,
-        projection="linear",
+        projection=DEFAULT_PROJECTION,
         sharing="headwise",
         projection_initializer=None,
         dropout=None,

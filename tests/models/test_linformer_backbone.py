@@ -276,7 +276,10 @@ class TestFromRoberta:
     def test_reproduces_roberta_with_identity_projection(self, rng):
         roberta = randomized_roberta(rng)
         linformer = LinformerBackbone.from_roberta(
-            roberta, projected_dim=N, projection_initializer="identity"
+            roberta,
+            projected_dim=N,
+            projection="linear",
+            projection_initializer="identity",
         )
         assert linformer.dropout == 0.0
         inputs = random_inputs(rng, 3, N)
@@ -292,7 +295,7 @@ class TestFromRoberta:
         outputs too (issue 11: the padded row differed by 3e-2)."""
         roberta = randomized_roberta(rng)
         linformer = LinformerBackbone.from_roberta(
-            roberta, projected_dim=N, sharing=sharing
+            roberta, projected_dim=N, projection="linear", sharing=sharing
         )
         for variable in projection_variables(linformer):
             variable.assign(np.broadcast_to(np.eye(N), variable.shape))
