@@ -176,6 +176,8 @@ def model_settings(name, size, sequence_length, quick):
 
 
 def common_training(args, size, steps, learning_rate, output_dir, seed):
+    from keras_linformer.length_buckets import DEFAULT_LENGTH_BUCKETS
+
     return dict(
         batch_size=size["batch_size"],
         epochs=1,
@@ -186,6 +188,7 @@ def common_training(args, size, steps, learning_rate, output_dir, seed):
         seed=seed,
         strategy="one_device",
         checkpoint_every=max(1, steps // 4),
+        length_buckets=DEFAULT_LENGTH_BUCKETS,
         verbose=args.verbose,
     )
 

@@ -41,6 +41,10 @@ RUNS = {
     "k128-mean": ("linformer", 4, "headwise", "mean"),
     "k128-max": ("linformer", 4, "headwise", "max"),
     "k128-conv": ("linformer", 4, "headwise", "conv"),
+    # The length-robust kinds (issue 11): on full blocks "scaled_linear" is
+    # "linear" (L_real = n), "softmax" a learned generalization of "mean".
+    "k128-softmax": ("linformer", 4, "headwise", "softmax"),
+    "k128-scaled": ("linformer", 4, "headwise", "scaled_linear"),
 }
 
 # Sizes. Full: ~1.5 M backbone parameters, n = 512, 600 steps of 16
@@ -103,6 +107,8 @@ def read_slice(path, max_lines, directory):
 
 
 def run_config(name, size, args, run_dir, train_file, valid_file, vocab):
+    from keras_linformer.length_buckets import DEFAULT_LENGTH_BUCKETS
+
     attention, k_fraction, sharing, projection = RUNS[name]
     n = size["sequence_length"]
     evaluations = max(1, size["evaluations"])
@@ -134,6 +140,7 @@ def run_config(name, size, args, run_dir, train_file, valid_file, vocab):
         seed=args.seed,
         strategy="one_device",
         checkpoint_every=max(1, size["steps"] // evaluations),
+        length_buckets=DEFAULT_LENGTH_BUCKETS,
         verbose=args.verbose,
     )
 
@@ -256,7 +263,10 @@ def main(argv=None):
         record = {
             key: value
             for key, value in vars(config).items()
-            if key not in ("vocabulary", "verbose", "output_dir")
+            # Bucketing only removes padding: runs before and after it
+            # compare as the same run.
+            if key
+            not in ("vocabulary", "verbose", "output_dir", "length_buckets")
         }
         result_file = os.path.join(run_dir, "result.json")
         if os.path.exists(result_file):

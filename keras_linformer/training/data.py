@@ -6,6 +6,10 @@ import os
 
 import tensorflow as tf
 
+from keras_linformer.length_buckets import DEFAULT_LENGTH_BUCKETS
+from keras_linformer.length_buckets import bucket_lengths
+from keras_linformer.length_buckets import cut_padding
+
 DEFAULT_CORPUS = os.path.join(
     os.path.dirname(os.path.dirname(__file__)), "data", "tinyshakespeare.txt"
 )
@@ -241,7 +245,37 @@ class StatelessMasking:
         return x, y, sample_weight
 
 
-def masked_lm_dataset(samples, preprocessor, batch_size, seed, training):
+def trim_to_bucket(sequence_length, length_buckets=DEFAULT_LENGTH_BUCKETS):
+    """A `tf.data.Dataset.map` function that cuts the padding of a batch
+    down to the smallest of `bucket_lengths(n, length_buckets)` that holds
+    its longest example (`keras_linformer.length_buckets`).
+
+    Takes `(x, ...)` where `x` holds `token_ids` and `padding_mask` of
+    shape `(batch, n)`, padded at the end as the preprocessors pack; cuts
+    both, and passes the rest (labels, sample weights, `mask_positions`,
+    which point at real positions only) through. The model's outputs and
+    loss are the ones it gives on the batch padded to n.
+    """
+    step = bucket_lengths(sequence_length, length_buckets)[0]
+
+    def trim(x, *rest):
+        x = dict(x)
+        x["token_ids"], x["padding_mask"] = cut_padding(
+            x["token_ids"], x["padding_mask"], step, sequence_length
+        )
+        return (x, *rest)
+
+    return trim
+
+
+def masked_lm_dataset(
+    samples,
+    preprocessor,
+    batch_size,
+    seed,
+    training,
+    length_buckets=DEFAULT_LENGTH_BUCKETS,
+):
     """Batched, masked-LM data whose masks are fixed by `seed`.
 
     Every example is masked with seeds made from `seed` and its position
@@ -249,7 +283,8 @@ def masked_lm_dataset(samples, preprocessor, batch_size, seed, training):
     batches on every run, restart (what resuming needs), worker and number
     of replicas. Training data repeats forever with seeded shuffling and
     drops the last partial batch; validation data is masked once and
-    cached, so every evaluation sees the same masks.
+    cached, so every evaluation sees the same masks. Each batch is padded
+    only to its bucket (`trim_to_bucket`; `length_buckets=1`: to n).
     """
     masking = StatelessMasking(preprocessor)
     # Training and validation draw from different seed streams.
@@ -268,15 +303,23 @@ def masked_lm_dataset(samples, preprocessor, batch_size, seed, training):
         mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     ds = ds.batch(batch_size, drop_remainder=training)
+    ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
     if not training:
         ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def classification_dataset(
-    texts, labels, preprocessor, batch_size, seed, training
+    texts,
+    labels,
+    preprocessor,
+    batch_size,
+    seed,
+    training,
+    length_buckets=DEFAULT_LENGTH_BUCKETS,
 ):
-    """Batched, preprocessed (text, label) data; training data repeats."""
+    """Batched, preprocessed (text, label) data; training data repeats.
+    Each batch is padded only to its bucket (`trim_to_bucket`)."""
     ds = tf.data.Dataset.from_tensor_slices((texts, labels))
     if training:
         ds = _repeat_and_shuffle(ds, len(texts), seed)
@@ -284,6 +327,7 @@ def classification_dataset(
     else:
         ds = ds.batch(batch_size)
     ds = ds.map(preprocessor)
+    ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
     if not training:
         ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -211,10 +211,20 @@ def pretrain(config):
         1, len(train_samples) // config.batch_size
     )
     train_ds = data.masked_lm_dataset(
-        train_samples, preprocessor, config.batch_size, config.seed, True
+        train_samples,
+        preprocessor,
+        config.batch_size,
+        config.seed,
+        True,
+        config.length_buckets,
     )
     validation_ds = data.masked_lm_dataset(
-        validation_samples, preprocessor, config.batch_size, config.seed, False
+        validation_samples,
+        preprocessor,
+        config.batch_size,
+        config.seed,
+        False,
+        config.length_buckets,
     )
     with strategy.scope():
         backbone = build_backbone(config, len(vocabulary))
@@ -295,6 +305,7 @@ def finetune(config):
         config.batch_size,
         config.seed,
         True,
+        config.length_buckets,
     )
     validation_ds = data.classification_dataset(
         validation_texts,
@@ -303,6 +314,7 @@ def finetune(config):
         config.batch_size,
         config.seed,
         False,
+        config.length_buckets,
     )
     with strategy.scope():
         classifier = classes.text_classifier(
@@ -357,7 +369,12 @@ def evaluate(config):
         words = max(1, int(preprocessor.sequence_length * WORDS_PER_POSITION))
         samples = data.group_lines(lines, words)
         ds = data.masked_lm_dataset(
-            samples, preprocessor, config.batch_size, config.seed, False
+            samples,
+            preprocessor,
+            config.batch_size,
+            config.seed,
+            False,
+            config.length_buckets,
         )
         metrics = _masked_lm_metrics(
             task.evaluate(ds, return_dict=True, verbose=0)
@@ -375,7 +392,13 @@ def evaluate(config):
                 f"has {num_classes} classes."
             )
         ds = data.classification_dataset(
-            texts, labels, preprocessor, config.batch_size, config.seed, False
+            texts,
+            labels,
+            preprocessor,
+            config.batch_size,
+            config.seed,
+            False,
+            config.length_buckets,
         )
         results = task.evaluate(ds, return_dict=True, verbose=0)
         metrics = {

@@ -30,9 +30,9 @@ def preprocessor(tokenizer):
     )
 
 
-def mlm(preprocessor, batch_size=8, seed=0, training=True):
+def mlm(preprocessor, batch_size=8, seed=0, training=True, length_buckets=8):
     return data.masked_lm_dataset(
-        TEXTS, preprocessor, batch_size, seed, training
+        TEXTS, preprocessor, batch_size, seed, training, length_buckets
     )
 
 
@@ -71,10 +71,11 @@ def test_skip_continues_the_stream(preprocessor):
 
 
 def test_masks_do_not_depend_on_the_batch_split(preprocessor):
-    # One global batch of 8 = two per-replica batches of 4.
+    # One global batch of 8 = two per-replica batches of 4 (padded to n:
+    # each batch is cut to its own longest example otherwise).
     assert_same(
-        flat_examples(batches(mlm(preprocessor, batch_size=8), 3)),
-        flat_examples(batches(mlm(preprocessor, batch_size=4), 6)),
+        flat_examples(batches(mlm(preprocessor, 8, length_buckets=1), 3)),
+        flat_examples(batches(mlm(preprocessor, 4, length_buckets=1), 6)),
     )
 
 
@@ -89,7 +90,9 @@ def test_the_seed_changes_order_and_masks(preprocessor):
 
 
 def test_masking_follows_the_preprocessor_settings(preprocessor, tokenizer):
-    ((x, y, weight),) = batches(mlm(preprocessor, batch_size=40), 1)
+    ((x, y, weight),) = batches(
+        mlm(preprocessor, batch_size=40, length_buckets=1), 1
+    )
     assert x["token_ids"].shape == (40, 12)
     assert x["mask_positions"].shape == y.shape == weight.shape == (40, 4)
     assert x["padding_mask"].dtype == np.int32

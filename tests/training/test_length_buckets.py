@@ -1,0 +1,167 @@
+"""Batches padded to their own length (rounded up to a bucket) give what
+the same batches padded to n give, for every projection and the standard
+model, in masked-LM and classification data."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_linformer.layers.sequence_projection import PROJECTIONS
+from keras_linformer.length_buckets import bucket_lengths
+from keras_linformer.models import SPECIAL_TOKENS
+from keras_linformer.models import LinformerBackbone
+from keras_linformer.models import task_classes
+from keras_linformer.training import data
+
+N = 64
+WORDS = "the quick brown fox jumped over lazy dog a cat sat on mat".split()
+
+
+def varied_texts(count, seed=0):
+    """Short and long documents: 1 to 70 words (some truncated to n)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([1, 3, 6, 10, 17, 25, 40, 61, 70], size=count)
+    return [" ".join(rng.choice(WORDS, size=length)) for length in lengths]
+
+
+def backbone(attention, projection="linear"):
+    kwargs = dict(
+        vocabulary_size=len(SPECIAL_TOKENS) + len(WORDS),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=N,
+        dropout=0.0,
+    )
+    if attention == "standard":
+        return keras_hub.models.RobertaBackbone(**kwargs)
+    return LinformerBackbone(projected_dim=16, projection=projection, **kwargs)
+
+
+MODELS = [("standard", None)] + [("linformer", p) for p in PROJECTIONS]
+
+
+def model_id(model):
+    return model[0] if model[1] is None else model[1]
+
+
+def numpy_batches(dataset):
+    return [tf.nest.map_structure(lambda t: t.numpy(), b) for b in dataset]
+
+
+def test_bucket_lengths_and_refusals():
+    assert bucket_lengths(512, 8) == [64 * i for i in range(1, 9)]
+    assert bucket_lengths(100, 8) == [13 * i for i in range(1, 8)] + [100]
+    assert bucket_lengths(512, 1) == [512]
+    for bad in (0, -1, 513, 2.0, True):
+        with pytest.raises(ValueError, match="`length_buckets` must be"):
+            bucket_lengths(512, bad)
+
+
+def test_batches_are_cut_to_their_bucket_and_only_padding_is_cut():
+    cls = task_classes(LinformerBackbone)
+    tokenizer = cls.tokenizer(vocabulary=list(SPECIAL_TOKENS) + WORDS)
+    preprocessor = cls.text_classifier_preprocessor(
+        tokenizer, sequence_length=N
+    )
+    texts = varied_texts(40)
+    labels = [i % 2 for i in range(40)]
+
+    def make(buckets):
+        return numpy_batches(
+            data.classification_dataset(
+                texts, labels, preprocessor, 4, 0, False, buckets
+            )
+        )
+
+    lengths = set()
+    for (x, y), (full_x, full_y) in zip(make(8), make(1)):
+        length = x["token_ids"].shape[1]
+        longest = full_x["padding_mask"].sum(axis=1).max()
+        # The smallest multiple of n / 8 that holds the longest row.
+        assert length == min(N, -(-longest // 8) * 8)
+        np.testing.assert_array_equal(
+            x["token_ids"], full_x["token_ids"][:, :length]
+        )
+        assert not full_x["padding_mask"][:, length:].any()
+        np.testing.assert_array_equal(y, full_y)
+        lengths.add(length)
+    # Short and long documents: several buckets, n among them.
+    assert len(lengths) >= 3 and N in lengths
+
+
+@pytest.mark.parametrize("model", MODELS, ids=model_id)
+def test_classifier_outputs_equal_padding_to_n(model):
+    keras.utils.set_random_seed(0)
+    cls = task_classes(type(backbone(*model)))
+    tokenizer = cls.tokenizer(vocabulary=list(SPECIAL_TOKENS) + WORDS)
+    preprocessor = cls.text_classifier_preprocessor(
+        tokenizer, sequence_length=N
+    )
+    classifier = cls.text_classifier(
+        backbone(*model), num_classes=2, dropout=0.0
+    )
+    classifier.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    texts = varied_texts(24, seed=1)
+    labels = [i % 2 for i in range(24)]
+
+    def make(buckets):
+        return data.classification_dataset(
+            texts, labels, preprocessor, 4, 0, False, buckets
+        )
+
+    bucketed, full = make(8), make(1)
+    shorter = 0
+    for (x, _), (full_x, _) in zip(bucketed, full):
+        shorter += x["token_ids"].shape[1] < N
+        np.testing.assert_allclose(
+            classifier(x), classifier(full_x), atol=1e-5, rtol=1e-5
+        )
+    assert shorter > 0  # Some batches were really cut.
+    # `evaluate` (a tf.function over batches of several shapes): same loss.
+    np.testing.assert_allclose(
+        classifier.evaluate(bucketed, verbose=0),
+        classifier.evaluate(full, verbose=0),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("model", MODELS, ids=model_id)
+def test_masked_lm_loss_equals_padding_to_n(model):
+    keras.utils.set_random_seed(0)
+    cls = task_classes(type(backbone(*model)))
+    tokenizer = cls.tokenizer(vocabulary=list(SPECIAL_TOKENS) + WORDS)
+    preprocessor = cls.masked_lm_preprocessor(
+        tokenizer,
+        sequence_length=N,
+        mask_selection_rate=0.2,
+        mask_selection_length=12,
+    )
+    masked_lm = cls.masked_lm(backbone(*model))
+    masked_lm.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=["sparse_categorical_accuracy"],
+    )
+    texts = varied_texts(24, seed=2)
+
+    def make(buckets):
+        return data.masked_lm_dataset(texts, preprocessor, 4, 0, False, buckets)
+
+    bucketed, full = make(8), make(1)
+    for (x, y, _), (full_x, full_y, _) in zip(bucketed, full):
+        np.testing.assert_array_equal(y, full_y)  # The same masks.
+        np.testing.assert_allclose(
+            masked_lm(x), masked_lm(full_x), atol=1e-5, rtol=1e-5
+        )
+    np.testing.assert_allclose(
+        masked_lm.evaluate(bucketed, verbose=0),
+        masked_lm.evaluate(full, verbose=0),
+        atol=1e-5,
+        rtol=1e-5,
+    )
