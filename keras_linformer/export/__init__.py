@@ -11,11 +11,15 @@ importable without TensorFlow, so that `keras-linformer --help` stays fast;
 
 from keras_linformer.export.command import add_export_arguments
 from keras_linformer.export.command import run_export_command
+from keras_linformer.export.serving_ops import SERVING_TEXT_OPS
+from keras_linformer.export.serving_ops import minimum_serving_version
 from keras_linformer.export.versioning import next_version
 
 __all__ = [
+    "SERVING_TEXT_OPS",
     "add_export_arguments",
     "export_for_serving",
+    "minimum_serving_version",
     "next_version",
     "run_export_command",
 ]

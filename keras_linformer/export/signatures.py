@@ -20,8 +20,10 @@ different shapes or of the wrong rank fail with `InvalidArgumentError`
 naming the limit (a classifier also needs L >= 1, its `[CLS]` position).
 Any non-zero `padding_mask` value marks a real token. Text inputs are
 tf.string `[batch]`: bytes that are not valid UTF-8 are replaced by U+FFFD,
-the text is tokenized in the graph and truncated to the preprocessor's
-`sequence_length` (<= n). An empty batch gives empty outputs; an empty
+the text is tokenized in the graph, truncated to the preprocessor's
+`sequence_length` (<= n), and padded only to the longest text of the
+request rounded up to a multiple of 64 (`SERVING_LENGTH_STEP`), which gives
+the outputs of padding to n at the cost of the request's real length. An empty batch gives empty outputs; an empty
 string is a sequence of only `[CLS] [SEP]`.
 
 Masked LM outputs: `mask_positions` int32 `[batch, M]` (index of each mask
@@ -33,6 +35,9 @@ row of the batch), `num_masked` int32 `[batch]`, and `top_ids` int32,
 
 import keras
 import tensorflow as tf
+
+from keras_linformer.length_buckets import SERVING_LENGTH_STEP
+from keras_linformer.length_buckets import cut_padding
 
 TOP_K = 5
 
@@ -181,12 +186,10 @@ def classifier_functions(classifier, include_preprocessing=True):
         functions["serving_default"] = (predict_ids, ids_specs())
         return functions
     preprocessor = _require_preprocessor(classifier)
+    pack = _text_packer(preprocessor, preprocessor.tokenizer, n)
 
     def serve_text(text):
-        x = preprocessor(clean_text(text))
-        token_ids = tf.cast(x["token_ids"], tf.int32)
-        padding_mask = tf.cast(x["padding_mask"], tf.int32)
-        return run(token_ids, padding_mask)
+        return run(*pack(preprocessor.tokenizer(clean_text(text))))
 
     functions["serving_default"] = (serve_text, text_specs())
     return functions
@@ -284,16 +287,10 @@ def masked_lm_functions(masked_lm, include_preprocessing=True, top_k=TOP_K):
     # The training preprocessor masks at random; serving keeps the user's
     # "[MASK]" tokens, so tokenize with special tokens recognized in text.
     text_tokenizer = _tokenizer_with_special_tokens(tokenizer)
-    packer = _packer(preprocessor, tokenizer)
+    pack = _text_packer(preprocessor, tokenizer, n)
 
     def serve_text(text):
-        tokens = text_tokenizer(clean_text(text))
-        token_ids, _ = packer(tokens)
-        token_ids = tf.cast(token_ids, tf.int32)
-        padding_mask = tf.cast(
-            tf.not_equal(token_ids, tokenizer.pad_token_id), tf.int32
-        )
-        return run(token_ids, padding_mask)
+        return run(*pack(text_tokenizer(clean_text(text))))
 
     functions["serving_default"] = (serve_text, text_specs())
     return functions
@@ -321,13 +318,37 @@ def _tokenizer_with_special_tokens(tokenizer):
     return copy
 
 
-def _packer(preprocessor, tokenizer):
+def _text_packer(preprocessor, tokenizer, max_sequence_length):
+    """Tokens -> `(token_ids, padding_mask)`, int32, packed as the
+    preprocessor packs a single text, then cut to the longest row of the
+    request rounded up to a multiple of `SERVING_LENGTH_STEP`: a short
+    request costs what its length needs, with the outputs of padding to n.
+    """
     from keras_hub.layers import MultiSegmentPacker
 
-    return MultiSegmentPacker(
+    # One segment is truncated the same way by every trimmer. The waterfall
+    # trimmer is made of core ops, where the preprocessor's round robin
+    # needs the `TFText>RoundRobinTrim` kernel, which TF Serving 2.13 to
+    # 2.19 lack (serving_ops.py): so text exports load on those servers.
+    packer = MultiSegmentPacker(
         sequence_length=preprocessor.sequence_length,
         start_value=tokenizer.start_token_id,
         end_value=tokenizer.end_token_id,
         pad_value=tokenizer.pad_token_id,
-        truncate=getattr(preprocessor, "truncate", "round_robin"),
+        truncate="waterfall",
     )
+
+    def pack(tokens):
+        token_ids, _ = packer(tokens)
+        token_ids = tf.cast(token_ids, tf.int32)
+        padding_mask = tf.cast(
+            tf.not_equal(token_ids, tokenizer.pad_token_id), tf.int32
+        )
+        return cut_padding(
+            token_ids,
+            padding_mask,
+            SERVING_LENGTH_STEP,
+            min(preprocessor.sequence_length, max_sequence_length),
+        )
+
+    return pack

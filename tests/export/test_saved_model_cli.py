@@ -1,8 +1,10 @@
 """`saved_model_cli show --all` lists the serving contract of each export."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 from serving_helpers import NUM_CLASSES
@@ -68,9 +70,15 @@ def parse_show_all(text):
 
 
 def test_saved_model_cli_lists_signatures(exports):
-    cli = shutil.which("saved_model_cli")
+    # tensorflow installs it beside the interpreter (a venv's bin/), which
+    # need not be on PATH.
+    beside = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    cli = beside if os.path.exists(beside) else shutil.which("saved_model_cli")
     if cli is None:
-        pytest.skip("saved_model_cli is not on PATH")
+        pytest.skip(
+            "saved_model_cli (installed with tensorflow) is neither beside "
+            f"{sys.executable} nor on PATH"
+        )
     processes = {
         kind: subprocess.Popen(
             [cli, "show", "--dir", exports[kind], "--all"],
