@@ -6,12 +6,8 @@ keras_linformer cannot be imported (see that file), serving the three
 exports like TF Serving with a `models.config` of several models.
 """
 
-import json
 import os
 import pathlib
-import subprocess
-import sys
-import threading
 
 import keras
 import pytest
@@ -20,6 +16,7 @@ from serving_helpers import MODEL_NAMES
 from serving_helpers import NUM_CLASSES
 from serving_helpers import SEQUENCE_LENGTH
 from serving_helpers import VOCABULARY
+from serving_helpers import fake_serving
 
 
 def pytest_collection_modifyitems(config, items):
@@ -93,51 +90,11 @@ def exports(tiny_models, tmp_path_factory):
     return paths
 
 
-class FakeServing:
-    def __init__(self, process, report):
-        self.process = process
-        self.report = report
-        self.rest_port = report["rest_port"]
-        self.grpc_target = f"127.0.0.1:{report['grpc_port']}"
-
-    def alive(self):
-        return self.process.poll() is None
-
-
 @pytest.fixture(scope="session")
 def serving(exports, tmp_path_factory):
     config = {
         name: os.path.join(exports["base_dir"], name)
         for name in MODEL_NAMES.values()
     }
-    config_path = tmp_path_factory.mktemp("serving") / "models.json"
-    config_path.write_text(json.dumps(config))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH="")
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "fake_tf_serving.py"), str(config_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(config_path.parent),
-        env=env,
-    )
-    stderr_lines = []
-    threading.Thread(
-        target=lambda: stderr_lines.extend(process.stderr), daemon=True
-    ).start()
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=30)
-        pytest.fail(
-            "fake TF Serving did not start:\n" + "".join(stderr_lines[-40:])
-        )
-    server = FakeServing(process, json.loads(line))
-    server.stderr = stderr_lines
-    yield server
-    process.stdin.close()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with fake_serving(config, tmp_path_factory.mktemp("serving")) as server:
+        yield server

@@ -4,25 +4,37 @@ Run as a script in a fresh interpreter:
 
     python fake_tf_serving.py CONFIG.json
 
-CONFIG maps model names to base paths, like TF Serving's `models.config`.
-Before TensorFlow is imported, an import hook makes keras, keras_hub,
-keras_linformer and the Python part of tensorflow_text unimportable; the
-tensorflow-text kernels are registered from their shared libraries with
-`tf.load_op_library`, which is what the model server links in. So every
-SavedModel here runs with TensorFlow and tensorflow-text ops only.
+CONFIG maps model names to base paths, like TF Serving's `models.config`
+(and may set `"poll_seconds"`). Before TensorFlow is imported, an import
+hook makes keras, keras_hub, keras_linformer and the Python part of
+tensorflow_text unimportable; the tensorflow-text kernels are registered
+from their shared libraries with `tf.load_op_library`, which is what the
+model server links in.
 
-Like TF Serving, the server loads the latest integer version of each model,
-replays its `assets.extra/tf_serving_warmup_requests`, then serves
+Models run on the server's own execution path: the SavedModel is loaded
+with the TF1 loader (`tf.compat.v1.saved_model.loader.load`, the "serve"
+tag) into a Session, and a request runs the SignatureDef's tensor names
+through a callable made from `CallableOptions` (`Session::RunCallable`),
+which, like the C++ server, does not check shapes in Python: a wrong rank
+fails inside the graph. Before that, the request is checked against the
+SignatureDef as `predict_util.cc` does (input aliases, dtypes), and gRPC
+outputs are written as typed `*_val` fields (`Tensor::AsProtoField`, the
+server's default).
+
+Like TF Serving (`file_system_storage_path_source`, the "latest" version
+policy), the server polls each base path and loads the newest integer
+version directory; loading replays its `assets.extra/
+tf_serving_warmup_requests`, and a failing record fails the load, so that
+version is never served (an older one stays). It serves
 
 - REST `POST /v1/models/NAME[/versions/N]:predict`, with the JSON request
   and response rules of TF Serving's `json_tensor.cc` (row "instances" and
   columnar "inputs"; `{"b64": ...}` strings; errors as HTTP 400
-  `{"error": ...}`), and
-- gRPC `PredictionService/Predict`, checking input names and dtypes
-  against the signature as TF Serving does.
+  `{"error": ...}`), and `GET /v1/models/NAME` (version status);
+- gRPC `PredictionService/Predict`.
 
-It prints one JSON line (ports, warmup results, blocked imports) and serves
-until stdin is closed.
+It prints one JSON line (ports, versions, warmup results, blocked imports)
+and serves until stdin is closed.
 """
 
 import base64
@@ -87,6 +99,8 @@ for _library in _TEXT_OPS:
     tf.load_op_library(_library)
 
 import grpc  # noqa: E402
+from tensorflow.core.framework import tensor_pb2  # noqa: E402
+from tensorflow.core.protobuf import config_pb2  # noqa: E402
 from tensorflow_serving.apis import predict_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_log_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
@@ -103,24 +117,51 @@ class ServingError(Exception):
 # === Models ===
 
 
-class Model:
-    def __init__(self, name, base_path):
-        versions = sorted(
-            int(v)
-            for v in os.listdir(base_path)
-            if v.isdigit() and os.path.isdir(os.path.join(base_path, v))
-        )
-        if not versions:
-            raise FileNotFoundError(f"No version directory in {base_path}")
-        self.name = name
-        self.version = versions[-1]
-        self.path = os.path.join(base_path, str(self.version))
-        self.loaded = tf.saved_model.load(self.path, tags=["serve"])
-        self.signatures = dict(self.loaded.signatures)
+class LoadError(Exception):
+    """A version that the server refuses to load."""
 
-    def input_specs(self, signature_name):
-        fn = self.signature(signature_name)
-        return fn.structured_input_signature[1]
+
+def integer_versions(base_path):
+    """The versions TF Serving sees: child directories named by integers."""
+    if not os.path.isdir(base_path):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(base_path)
+        if entry.isdigit() and os.path.isdir(os.path.join(base_path, entry))
+    )
+
+
+class Model:
+    """One loaded version: a Session on the SavedModel's "serve" graph."""
+
+    def __init__(self, name, base_path, version):
+        self.name = name
+        self.version = version
+        self.path = os.path.join(base_path, str(version))
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        try:
+            with self.graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(
+                    self.session, ["serve"], self.path
+                )
+        except Exception as e:  # any loader failure refuses the version
+            raise LoadError(f"Failed to load {self.path}: {e}") from None
+        self.signatures = {
+            key: value
+            for key, value in meta_graph.signature_def.items()
+            if not key.startswith("__")  # `__saved_model_init_op`
+        }
+        self._callables = {}
+        self.warmup = self.replay_warmup()
+
+    def input_dtypes(self, signature_name):
+        signature = self.signature(signature_name)
+        return {
+            alias: tf.as_dtype(info.dtype)
+            for alias, info in signature.inputs.items()
+        }
 
     def signature(self, signature_name):
         signature_name = signature_name or "serving_default"
@@ -132,78 +173,141 @@ class Model:
             )
         return self.signatures[signature_name]
 
+    def _callable(self, signature_name, feeds, fetches):
+        key = (signature_name, tuple(feeds), tuple(fetches))
+        if key not in self._callables:
+            options = config_pb2.CallableOptions()
+            options.feed.extend(feeds)
+            options.fetch.extend(fetches)
+            # `Session::MakeCallable`: feeds go to the graph unchecked.
+            self._callables[key] = self.session._make_callable_from_options(
+                options
+            )
+        return self._callables[key]
+
     def predict(self, signature_name, inputs):
-        """Runs a signature on `{name: np.ndarray}` as TF Serving does."""
-        specs = self.input_specs(signature_name)
-        fn = self.signature(signature_name)
-        if set(inputs) != set(specs):
+        """Runs a signature on `{alias: np.ndarray}` as TF Serving does."""
+        signature = self.signature(signature_name)
+        expected = dict(signature.inputs)
+        if len(inputs) != len(expected):
             raise ServingError(
                 f"input size does not match signature: {len(inputs)}!="
-                f"{len(specs)} len({{{','.join(sorted(inputs))}}}) != "
-                f"len({{{','.join(sorted(specs))}}}). Sent extra: "
-                f"{sorted(set(inputs) - set(specs))}. Missing but required: "
-                f"{sorted(set(specs) - set(inputs))}."
+                f"{len(expected)} len({{{','.join(sorted(inputs))}}}) != "
+                f"len({{{','.join(sorted(expected))}}}). Sent extra: "
+                f"{{{','.join(sorted(set(inputs) - set(expected)))}}}. "
+                "Missing but required: "
+                f"{{{','.join(sorted(set(expected) - set(inputs)))}}}."
             )
-        tensors = {}
-        for i, name in enumerate(sorted(specs)):
-            value = inputs[name]
-            expected = specs[name].dtype
+        feeds, values = [], []
+        for i, alias in enumerate(sorted(inputs)):
+            if alias not in expected:
+                raise ServingError(
+                    f"input tensor alias not found in signature: {alias}. "
+                    "Inputs expected to be in the set "
+                    f"{{{','.join(sorted(expected))}}}."
+                )
+            value = inputs[alias]
             dtype = (
                 tf.string if value.dtype == object else tf.as_dtype(value.dtype)
             )
-            if dtype != expected:
+            want = tf.as_dtype(expected[alias].dtype)
+            if dtype != want:
                 raise ServingError(
-                    f"Expects arg[{i}] to be {expected.name} but {dtype.name} "
-                    "is provided"
+                    f"Expects arg[{i}] to be {want.name} but {dtype.name} is "
+                    "provided"
                 )
-            tensors[name] = tf.constant(value, dtype=expected)
+            feeds.append(expected[alias].name)
+            values.append(value)
+        aliases = sorted(signature.outputs)
+        fetches = [signature.outputs[a].name for a in aliases]
+        run = self._callable(signature_name, feeds, fetches)
         try:
-            outputs = fn(**tensors)
+            outputs = run(*values)
         except tf.errors.OpError as e:
-            raise ServingError(e.message) from None
-        except (TypeError, ValueError) as e:
-            # Shapes incompatible with the signature (e.g. wrong rank).
-            raise ServingError(str(e)) from None
-        return {name: value.numpy() for name, value in outputs.items()}
+            raise ServingError(
+                e.message, code=_CODE_NAMES.get(e.error_code, "UNKNOWN")
+            ) from None
+        return dict(zip(aliases, outputs))
 
     def replay_warmup(self):
+        """Runs every warmup record; the first failure fails the load."""
         path = os.path.join(
             self.path, "assets.extra", "tf_serving_warmup_requests"
         )
         results = []
         if not os.path.exists(path):
             return results
-        for record in tf.data.TFRecordDataset(path):
+        try:
+            records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+        except tf.errors.OpError as e:
+            raise LoadError(f"Failed to read warmup data {path}: {e}") from None
+        for record in records:
             log = prediction_log_pb2.PredictionLog()
-            log.ParseFromString(record.numpy())
+            log.ParseFromString(record)
+            if log.WhichOneof("log_type") != "predict_log":
+                raise LoadError(
+                    "Unsupported log_type for warmup: "
+                    f"{log.WhichOneof('log_type')}"
+                )
             request = log.predict_log.request
-            result = {
-                "kind": log.WhichOneof("log_type"),
-                "signature": request.model_spec.signature_name,
-                "model": request.model_spec.name,
-                "inputs": sorted(request.inputs),
-            }
             try:
                 inputs = {
-                    k: tensor_to_array(v) for k, v in request.inputs.items()
+                    k: tf.make_ndarray(v) for k, v in request.inputs.items()
                 }
                 outputs = self.predict(
                     request.model_spec.signature_name, inputs
                 )
-                result["ok"] = True
-                result["output_shapes"] = {
-                    k: list(v.shape) for k, v in outputs.items()
-                }
             except ServingError as e:
-                result["ok"] = False
-                result["error"] = str(e)
-            results.append(result)
+                raise LoadError(f"Failed to warm up {self.path}: {e}") from None
+            results.append(
+                {
+                    "signature": request.model_spec.signature_name,
+                    "model": request.model_spec.name,
+                    "inputs": sorted(request.inputs),
+                    "output_shapes": {
+                        k: list(v.shape) for k, v in outputs.items()
+                    },
+                }
+            )
         return results
 
 
-def tensor_to_array(tensor_proto):
-    array = tf.make_ndarray(tensor_proto)
-    return array
+_CODE_NAMES = {
+    code: name
+    for name, code in (
+        ("INVALID_ARGUMENT", tf.errors.INVALID_ARGUMENT),
+        ("FAILED_PRECONDITION", tf.errors.FAILED_PRECONDITION),
+        ("NOT_FOUND", tf.errors.NOT_FOUND),
+        ("OUT_OF_RANGE", tf.errors.OUT_OF_RANGE),
+        ("RESOURCE_EXHAUSTED", tf.errors.RESOURCE_EXHAUSTED),
+        ("INTERNAL", tf.errors.INTERNAL),
+        ("UNIMPLEMENTED", tf.errors.UNIMPLEMENTED),
+    )
+}
+
+# TensorProto typed value fields, as `Tensor::AsProtoField` writes them.
+_PROTO_FIELDS = {
+    tf.float32: "float_val",
+    tf.float64: "double_val",
+    tf.int32: "int_val",
+    tf.int16: "int_val",
+    tf.int8: "int_val",
+    tf.uint8: "int_val",
+    tf.int64: "int64_val",
+    tf.bool: "bool_val",
+    tf.string: "string_val",
+}
+
+
+def as_proto_field(array):
+    """A TensorProto with typed `*_val` fields (never `tensor_content`)."""
+    dtype = tf.string if array.dtype == object else tf.as_dtype(array.dtype)
+    proto = tensor_pb2.TensorProto(
+        dtype=dtype.as_datatype_enum,
+        tensor_shape=tf.TensorShape(array.shape).as_proto(),
+    )
+    getattr(proto, _PROTO_FIELDS[dtype]).extend(array.ravel().tolist())
+    return proto
 
 
 # === JSON (tensorflow_serving/util/json_tensor.cc) ===
@@ -509,16 +613,46 @@ def encode_predict_response(outputs, fmt):
 
 
 class Server:
-    def __init__(self, config):
-        self.models = {name: Model(name, path) for name, path in config.items()}
+    """Serves the newest loadable version of each model, polling for new
+    ones like `file_system_storage_path_source` (an older version keeps
+    serving while a newer one fails to load)."""
+
+    def __init__(self, base_paths):
+        self.base_paths = base_paths
+        self.models = {}
+        # name -> {version: "AVAILABLE" | error message of a refused load}
+        self.states = {name: {} for name in base_paths}
+        self.lock = threading.Lock()
+        self.poll()
+
+    def poll(self):
+        for name, base_path in self.base_paths.items():
+            versions = integer_versions(base_path)
+            if not versions or versions[-1] in self.states[name]:
+                continue
+            version = versions[-1]
+            try:
+                model = Model(name, base_path, version)
+            except LoadError as e:
+                self.states[name][version] = str(e)
+                continue
+            with self.lock:
+                self.models[name] = model
+                self.states[name] = {
+                    v: state
+                    for v, state in self.states[name].items()
+                    if state != "AVAILABLE"
+                }
+                self.states[name][version] = "AVAILABLE"
 
     def model(self, name, version=None):
-        if name not in self.models:
+        with self.lock:
+            model = self.models.get(name)
+        if model is None:
             raise ServingError(
                 f"Servable not found for request: Latest({name})",
                 code="NOT_FOUND",
             )
-        model = self.models[name]
         if version is not None and version != model.version:
             raise ServingError(
                 f"Servable not found for request: Specific({name}, {version})",
@@ -526,16 +660,48 @@ class Server:
             )
         return model
 
+    def status(self, name):
+        """`GET /v1/models/NAME`, as TF Serving's model status API."""
+        if name not in self.states:
+            raise ServingError(
+                f"Could not find any versions of model {name}",
+                code="NOT_FOUND",
+            )
+        entries = []
+        for version, state in sorted(self.states[name].items(), reverse=True):
+            ok = state == "AVAILABLE"
+            entries.append(
+                {
+                    "version": str(version),
+                    "state": "AVAILABLE" if ok else "END",
+                    "status": {
+                        "error_code": "OK" if ok else "UNKNOWN",
+                        "error_message": "" if ok else state,
+                    },
+                }
+            )
+        return json.dumps({"model_version_status": entries})
+
     def rest_predict(self, name, version, body):
         model = self.model(name, version)
-
-        def dtypes(signature_name):
-            specs = model.input_specs(signature_name)
-            return {k: v.dtype for k, v in specs.items()}
-
-        signature_name, inputs, fmt = decode_predict_request(body, dtypes)
+        signature_name, inputs, fmt = decode_predict_request(
+            body, model.input_dtypes
+        )
         outputs = model.predict(signature_name, inputs)
         return encode_predict_response(outputs, fmt)
+
+    def report(self):
+        with self.lock:
+            models = dict(self.models)
+        return {
+            "versions": {n: m.version for n, m in models.items()},
+            "signatures": {n: sorted(m.signatures) for n, m in models.items()},
+            "warmup": {n: m.warmup for n, m in models.items()},
+            "load_errors": {
+                n: {str(v): e for v, e in states.items() if e != "AVAILABLE"}
+                for n, states in self.states.items()
+            },
+        }
 
 
 def make_rest_handler(server):
@@ -550,6 +716,22 @@ def make_rest_handler(server):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self):
+            prefix = "/v1/models/"
+            name = self.path[len(prefix) :]
+            if not self.path.startswith(prefix) or not name or "/" in name:
+                self._reply(
+                    404,
+                    json.dumps(
+                        {"error": f"Malformed request: GET {self.path}"}
+                    ),
+                )
+                return
+            try:
+                self._reply(200, server.status(name))
+            except ServingError as e:
+                self._reply(404, json.dumps({"error": str(e)}))
 
         def do_POST(self):
             path = self.path
@@ -602,7 +784,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 else None
             )
             model = self.server.model(request.model_spec.name, version)
-            inputs = {k: tensor_to_array(v) for k, v in request.inputs.items()}
+            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
             outputs = model.predict(request.model_spec.signature_name, inputs)
         except ServingError as e:
             context.abort(getattr(grpc.StatusCode, e.code), str(e))
@@ -613,7 +795,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.model_spec.signature_name or "serving_default"
         )
         for name, value in outputs.items():
-            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            response.outputs[name].CopyFrom(as_proto_field(value))
         return response
 
 
@@ -624,8 +806,15 @@ class _ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 def main(config_path):
     with open(config_path) as f:
         config = json.load(f)
+    poll_seconds = config.pop("poll_seconds", 1.0)
     server = Server(config)
-    warmup = {name: m.replay_warmup() for name, m in server.models.items()}
+    stop = threading.Event()
+
+    def poll_forever():
+        while not stop.wait(poll_seconds):
+            server.poll()
+
+    threading.Thread(target=poll_forever, daemon=True).start()
 
     http_server = _ThreadingHTTPServer(
         ("127.0.0.1", 0), make_rest_handler(server)
@@ -642,11 +831,7 @@ def main(config_path):
     report = {
         "rest_port": http_server.server_address[1],
         "grpc_port": grpc_port,
-        "versions": {n: m.version for n, m in server.models.items()},
-        "signatures": {
-            n: sorted(m.signatures) for n, m in server.models.items()
-        },
-        "warmup": warmup,
+        **server.report(),
         "blocked_imports": BLOCKED_ATTEMPTS,
         "imported_blocked_modules": sorted(
             m for m in sys.modules if m.split(".")[0] in BLOCKED
@@ -655,6 +840,7 @@ def main(config_path):
     }
     print(json.dumps(report), flush=True)
     sys.stdin.read()  # serve until the test closes stdin
+    stop.set()
     grpc_server.stop(0)
     http_server.shutdown()
 

@@ -1,10 +1,17 @@
 """Constants and Keras references shared by the export tests."""
 
+import contextlib
 import importlib.util
+import json
+import os
 import pathlib
+import subprocess
+import sys
+import threading
 
 import keras
 import numpy as np
+import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -32,6 +39,60 @@ def load_example(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# === The fake server ===
+
+
+class FakeServing:
+    def __init__(self, process, report):
+        self.process = process
+        self.report = report
+        self.rest_port = report["rest_port"]
+        self.grpc_target = f"127.0.0.1:{report['grpc_port']}"
+
+    def alive(self):
+        return self.process.poll() is None
+
+
+@contextlib.contextmanager
+def fake_serving(config, directory):
+    """Runs `fake_tf_serving.py` on `config` ({name: base path}, and
+    optionally "poll_seconds") in a fresh interpreter; yields a
+    `FakeServing` once it serves."""
+    config_path = pathlib.Path(directory) / "models.json"
+    config_path.write_text(json.dumps(config))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH="")
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "fake_tf_serving.py"), str(config_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(directory),
+        env=env,
+    )
+    stderr_lines = []
+    threading.Thread(
+        target=lambda: stderr_lines.extend(process.stderr), daemon=True
+    ).start()
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=30)
+        pytest.fail(
+            "fake TF Serving did not start:\n" + "".join(stderr_lines[-40:])
+        )
+    server = FakeServing(process, json.loads(line))
+    server.stderr = stderr_lines
+    try:
+        yield server
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # === Keras references ===

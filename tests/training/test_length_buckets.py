@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_linformer.layers.sequence_projection import PROJECTIONS
 from keras_linformer.length_buckets import bucket_lengths
+from keras_linformer.length_buckets import cut_padding
 from keras_linformer.models import SPECIAL_TOKENS
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import task_classes
@@ -165,3 +166,23 @@ def test_masked_lm_loss_equals_padding_to_n(model):
         atol=1e-5,
         rtol=1e-5,
     )
+
+
+def test_cut_padding_rounds_the_longest_row_up_to_the_step():
+    def lengths(real_lengths, step=64, n=128):
+        mask = np.zeros((len(real_lengths), n), np.int32)
+        for row, length in enumerate(real_lengths):
+            mask[row, :length] = 1
+        ids = mask * 7
+        ids, cut = cut_padding(ids, mask, step, n)
+        assert ids.shape == cut.shape
+        np.testing.assert_array_equal(cut, mask[:, : cut.shape[1]])
+        return cut.shape[1]
+
+    assert lengths([3, 5]) == 64
+    assert lengths([3, 64]) == 64
+    assert lengths([3, 65]) == 128
+    assert lengths([128]) == 128
+    assert lengths([0, 0]) == 64  # rows of padding only
+    assert lengths([]) == 64  # an empty batch
+    assert lengths([30], step=64, n=40) == 40  # never past n
