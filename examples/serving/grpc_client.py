@@ -19,6 +19,22 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+# gRPC's Python channels refuse to receive messages over 4 MiB by default;
+# a backbone's sequence output for a batch of long texts exceeds it (32 x
+# 1024 x 768 floats are 96 MiB). The model server itself accepts and sends
+# messages up to 2 GiB.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+def open_channel(target):
+    """An insecure channel that sends and receives messages up to
+    `MAX_MESSAGE_BYTES`."""
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+
 
 def make_request(
     inputs, model, signature_name=None, version=None, string_inputs=("text",)
@@ -79,7 +95,7 @@ def predict(
     """
     own_channel = channel is None
     if own_channel:
-        channel = grpc.insecure_channel(target)
+        channel = open_channel(target)
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = make_request(inputs, model, signature_name, version)

@@ -821,7 +821,14 @@ def main(config_path):
     )
     threading.Thread(target=http_server.serve_forever, daemon=True).start()
 
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    # The model server's limit on messages (`SetMaxMessageSize(kint32max)`).
+    grpc_server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2),
+        options=[
+            ("grpc.max_receive_message_length", 2**31 - 1),
+            ("grpc.max_send_message_length", 2**31 - 1),
+        ],
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(server), grpc_server
     )

@@ -261,3 +261,23 @@ def test_a_batch_gives_its_rows_outputs(long_serving):
                 np.testing.assert_allclose(
                     got, np.asarray(row[key])[0], atol=1e-5, err_msg=key
                 )
+
+
+def test_grpc_client_receives_responses_over_4_mib(serving):
+    """Python gRPC channels refuse over 4 MiB by default; the example client
+    raises the limit (a backbone's output for long batches is larger)."""
+    rows = 9000  # 9000 x 16 x 8 float32 = 4.4 MiB of sequence_output
+    ids = np.full((rows, 16), 5, np.int32)
+    outputs = grpc_client.predict(
+        {"token_ids": ids, "padding_mask": np.ones_like(ids)},
+        MODEL_NAMES["backbone"],
+        target=serving.grpc_target,
+    )
+    assert outputs["sequence_output"].nbytes > 4 * 1024 * 1024
+    with pytest.raises(grpc.RpcError) as info:
+        raw_response(
+            serving.grpc_target,
+            MODEL_NAMES["backbone"],
+            {"token_ids": ids, "padding_mask": np.ones_like(ids)},
+        )
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
