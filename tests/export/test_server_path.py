@@ -245,7 +245,7 @@ def test_text_requests_equal_keras_padded_to_n(
 def test_a_batch_gives_its_rows_outputs(long_serving):
     """What server-side batching relies on: a text's outputs do not depend
     on the other texts of the request (nor on the length they pad to)."""
-    texts = [SHORT, LONG, MEDIUM, "the [MASK] sat on the mat"]
+    texts = [SHORT, LONG, "", MEDIUM, "the [MASK] sat on the mat"]
     for name, keys in (
         ("long_classifier", ["probabilities", "label"]),
         ("long_masked_lm", ["top_ids", "top_scores", "num_masked"]),
