@@ -11,6 +11,7 @@ from keras_linformer.layers.projection_sharing import (
 from keras_linformer.layers.projection_sharing import (
     serialize_shared_projection,
 )
+from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_projection_args
 
@@ -264,8 +265,11 @@ class LinformerAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _column_sums(self, projection, inputs, padding_mask):
+    def _column_sums(self, projection, inputs, padding_mask, slot_mask):
         """E^T 1 over real positions, of shape (batch, k, 1)."""
+        if projection.projection in NORMALIZED_PROJECTIONS:
+            # Averages: 1 on every fed slot, 0 on the others, exactly.
+            return ops.cast(slot_mask, inputs.dtype)[..., None]
         ones = ops.ones_like(inputs[..., :1])
         column_sums, _ = projection(ones, padding_mask=padding_mask)
         return column_sums
@@ -295,17 +299,19 @@ class LinformerAttention(keras.layers.Layer):
         )
         key_sums = value_sums = None
         if self.use_bias:  # E^T 1 only multiplies the bias.
-            key_sums = self._column_sums(self.key_projection, key, padding_mask)
+            key_sums = self._column_sums(
+                self.key_projection, key, padding_mask, slot_mask
+            )
         if value is key and self.value_projection is self.key_projection:
             # Self-attention with F = E: one projection serves both.
             projected_value, value_sums = projected_key, key_sums
         else:
-            projected_value, _ = self.value_projection(
+            projected_value, value_slot_mask = self.value_projection(
                 value, padding_mask=padding_mask
             )
             if self.use_bias:
                 value_sums = self._column_sums(
-                    self.value_projection, value, padding_mask
+                    self.value_projection, value, padding_mask, value_slot_mask
                 )
         key_states = self._dense_projected(
             self.key_dense, projected_key, key_sums

@@ -13,6 +13,9 @@ PROJECTIONS = ("linear", "scaled_linear", "softmax", "mean", "max", "conv")
 DEFAULT_PROJECTION = "softmax"
 # Kinds whose slots are fixed windows of n / k positions: n % k must be 0.
 WINDOWED_PROJECTIONS = ("mean", "max", "conv")
+# Kinds whose fed slots are averages (weights summing to 1): E^T 1 is the
+# slot mask itself, so the bias term needs no second projection.
+NORMALIZED_PROJECTIONS = ("softmax", "mean")
 # Kinds that hold an (n, k) matrix, sliced to its first L rows.
 MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax")
 # At initialization a "softmax" slot puts this share of its weight on its own
@@ -308,30 +311,28 @@ class SequenceProjection(keras.layers.Layer):
     def _project_softmax(self, inputs, mask, logits, length):
         """Each slot: a softmax over the real rows of its logits column."""
         batch_size = ops.shape(inputs)[0]
-        # float16 overflows in exp; the weights are small, (batch, L, k).
-        logits = ops.cast(logits, "float32")
+        # Slots first, rows last: the softmax runs over the last axis and
+        # the weights multiply the inputs without a transpose (a softmax
+        # over another axis costs transposes on every call). float32: the
+        # exp overflows in float16; the weights are small, (batch, k, L).
+        logits = ops.cast(ops.swapaxes(logits, -1, -2), "float32")
         real = ops.cast(mask, "bool")
         if self.num_heads is None:
-            real_rows = real[:, :, None]  # (batch, L, 1)
-            logits = logits[None]  # (1, L, k)
+            real_rows = real[:, None, :]  # (batch, 1, L)
         else:
-            real_rows = real[:, None, :, None]  # (batch, 1, L, 1)
-            logits = logits[None]  # (1, heads, L, k)
+            real_rows = real[:, None, None, :]  # (batch, 1, 1, L)
         lowest = ops.cast(-1e9, "float32")
-        logits = ops.where(real_rows, logits, lowest)
-        weights = ops.softmax(logits, axis=-2)
+        weights = ops.softmax(ops.where(real_rows, logits[None], lowest))
         # A row with no real position: all-zero weights, not a uniform mix.
-        weights = ops.where(real_rows, weights, 0.0)
-        weights = ops.cast(weights, inputs.dtype)
+        weights = ops.cast(ops.where(real_rows, weights, 0.0), inputs.dtype)
         if self.num_heads is None:
             flat = ops.reshape(inputs, (batch_size, length, -1))
-            projected = ops.matmul(ops.transpose(weights, (0, 2, 1)), flat)
             projected = ops.reshape(
-                projected,
+                ops.matmul(weights, flat),
                 (batch_size, self.projected_dim) + tuple(ops.shape(inputs)[2:]),
             )
         else:
-            projected = ops.einsum("blhd,bhlk->bkhd", inputs, weights)
+            projected = ops.einsum("bhkl,blhd->bkhd", weights, inputs)
         # Every real row has a positive weight into every slot.
         any_real = ops.any(real, axis=1, keepdims=True)
         slot_mask = ops.broadcast_to(any_real, (batch_size, self.projected_dim))
