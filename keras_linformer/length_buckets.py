@@ -14,8 +14,6 @@ Example:
 [64, 128, 192, 256, 320, 384, 448, 512]
 """
 
-import tensorflow as tf
-
 # Training and evaluation pad to the smallest multiple of n / 8 that fits.
 DEFAULT_LENGTH_BUCKETS = 8
 # Serving signatures pad a request to the smallest multiple of 64 that fits.
@@ -51,6 +49,8 @@ def cut_padding(token_ids, padding_mask, step, sequence_length):
     Returns:
         `(token_ids, padding_mask)`, cut.
     """
+    import tensorflow as tf  # the data pipelines and signatures are tf
+
     real = tf.reduce_sum(tf.cast(tf.not_equal(padding_mask, 0), tf.int32), 1)
     longest = tf.maximum(tf.reduce_max(tf.concat([real, [0]], 0)), 1)
     length = tf.minimum(-(-longest // step) * step, sequence_length)

@@ -12,10 +12,11 @@ Two measures, taken over the same run:
   where the reset is refused, the baseline is `ru_maxrss` after the
   warm-up, which is valid because the short warm-up's peak is below the
   run's. Peak is `VmHWM` (or `ru_maxrss`) after the run.
-- `"allocator"`: TensorFlow's own allocator peak (`get_memory_info` after
-  `reset_memory_stats`) minus what was allocated before the run: exactly
-  the tensors of the run. Available on GPUs and on CPU with oneDNN (the
-  default on x86 Linux).
+- `"allocator"`: the backend's own allocator peak minus what was allocated
+  before the run: exactly the tensors of the run. TensorFlow's
+  (`get_memory_info` after `reset_memory_stats`) on GPUs and on CPU with
+  oneDNN (the default on x86 Linux); JAX's `device.memory_stats()` and
+  `torch.cuda.max_memory_allocated` on GPUs.
 """
 
 import ctypes
@@ -96,37 +97,29 @@ def can_reset_peak():
 class PeakMeter:
     """Measures a run's peak memory above the state before it.
 
-    >>> meter = PeakMeter()
+    `allocator` is a backend's allocator (`keras_linformer.bench.backends`:
+    `reset()` and `info()` giving `{"current", "peak"}` bytes, or `None`
+    where it has none); resident memory is measured in every case.
+
+    >>> meter = PeakMeter(backend.allocator())
     >>> meter.start()      # after build and a short warm-up
     >>> run()
     >>> meter.stop()       # {"rss_bytes": ..., "allocator_bytes": ...}
     """
 
-    def __init__(self, device=None):
-        self.device = device
+    def __init__(self, allocator=None):
+        self.allocator = allocator
         self.rss_method = None
         self.rss_baseline = None
         self.allocator_baseline = None
 
     def _allocator_info(self):
-        if self.device is None:
-            return None
-        import tensorflow as tf
-
-        try:
-            return tf.config.experimental.get_memory_info(self.device)
-        except (ValueError, RuntimeError):
-            return None
+        return None if self.allocator is None else self.allocator.info()
 
     def start(self):
         release_free_memory()
-        if self.device is not None:
-            import tensorflow as tf
-
-            try:
-                tf.config.experimental.reset_memory_stats(self.device)
-            except (ValueError, RuntimeError):
-                pass
+        if self.allocator is not None:
+            self.allocator.reset()
         info = self._allocator_info()
         self.allocator_baseline = None if info is None else info["current"]
         if reset_peak():

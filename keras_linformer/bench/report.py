@@ -94,7 +94,7 @@ def format_raw_grid(result):
     """Absolute numbers behind the ratios."""
     lines = [
         "Absolute: median time (s), peak activation memory (MiB), the "
-        "ratio of TensorFlow allocator peaks, and the matmul FLOP ratio",
+        "ratio of the backend allocator's peaks, and the matmul FLOP ratio",
         f"{'n':>6} {'k':>5} {'Linformer s':>12} {'standard s':>11} "
         f"{'Linformer MiB':>14} {'standard MiB':>13} {'alloc ratio':>11} "
         f"{'FLOP ratio':>10}",

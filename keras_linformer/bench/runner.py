@@ -54,12 +54,26 @@ class BenchmarkResult:
 
 
 def _has_gpu():
-    """Whether TensorFlow sees a GPU (listing creates no GPU context)."""
+    """Whether the Keras backend sees a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
     try:
+        if backend == "jax":
+            # The first device query creates JAX's client: keep it from
+            # taking most of the GPU before the workers start.
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+            import jax
+
+            return jax.default_backend() == "gpu"
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
         import tensorflow as tf
 
         return bool(tf.config.list_physical_devices("GPU"))
-    except Exception:  # no TensorFlow: the workers will say so
+    except Exception:  # the backend is missing: the workers will say so
         return False
 
 
@@ -87,20 +101,29 @@ def machine_info():
                     break
     except OSError:
         pass
-    try:
-        from importlib import metadata
+    from importlib import metadata
 
-        for package in ("tensorflow", "keras", "keras-hub"):
+    import keras
+
+    info["keras_backend"] = keras.backend.backend()
+    for package in ("tensorflow", "keras", "keras-hub", "jax", "torch"):
+        try:
             info[package] = metadata.version(package)
-    except Exception:  # metadata missing: the report only loses a line
-        pass
+        except metadata.PackageNotFoundError:
+            pass  # not installed: the report says nothing of it
     return info
 
 
 def _child_env():
+    import keras
+
     env = dict(os.environ)
-    env["KERAS_BACKEND"] = "tensorflow"
+    # The workers run on this process's Keras backend.
+    env["KERAS_BACKEND"] = keras.backend.backend()
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # JAX would reserve most of the GPU at start; its allocator's peak is
+    # what is measured.
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     # The package as imported here, also when run from a source tree.
     root = os.path.dirname(
         os.path.dirname(os.path.abspath(keras_linformer.__file__))
@@ -154,6 +177,12 @@ def run_task(task, isolate=True, timeout=None):
             return {"error": f"{reason}: {tail}"}
         with open(result_path) as f:
             return json.load(f)
+
+
+def _backend_name():
+    import keras
+
+    return keras.backend.backend()
 
 
 def _ratio(numerator, denominator):
@@ -282,7 +311,9 @@ def run_benchmark(
         "device": "GPU" if gpu else "CPU",
         "linformer": "LinformerBackbone(sharing='layerwise', projection='linear')",
         "standard": "keras_hub.models.RobertaBackbone",
-        "timing": "median of repeats of a tf.function forward pass",
+        "backend": _backend_name(),
+        "timing": "median of repeats of a compiled forward pass "
+        "(tf.function, jax.jit; eager under torch.no_grad)",
         "isolate": isolate,
         "started": datetime.datetime.fromtimestamp(started).isoformat(
             timespec="seconds"
@@ -368,7 +399,9 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
     ]
     labels = [label for label, _ in specs]
     all_specs = [spec for _, spec in specs]
-    if memory_method == "allocator":
+    # JAX's allocator peak cannot be reset: like resident memory, it is
+    # valid for one model per process.
+    if memory_method == "allocator" and _backend_name() != "jax":
         timing = run(
             task_for(n, all_specs, labels, True),
             f"memory + time n={n} standard + k={row_ks}",

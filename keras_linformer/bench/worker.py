@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+from keras_linformer.bench import backends
 from keras_linformer.bench import flops as flops_lib
 from keras_linformer.bench import memory as memory_lib
 
@@ -38,15 +39,16 @@ def load_average():
 
 
 def _import_tf():
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    """TensorFlow and Keras, for the TensorFlow-only efficiency task."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
-            "The benchmark needs the TensorFlow backend (it times compiled "
-            f"tf.function graphs); KERAS_BACKEND is {keras.backend.backend()!r}."
+            "The efficiency measurement needs the TensorFlow backend (it "
+            "times compiled tf.function graphs and counts their FLOPs); "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}."
         )
     return tf, keras
 
@@ -62,7 +64,6 @@ def _sync(outputs):
 
 def build_backbone(kind, task, projected_dim=None):
     """A `LinformerBackbone` (`kind="linformer"`) or `RobertaBackbone`."""
-    _, keras = _import_tf()
     common = dict(
         vocabulary_size=task["vocabulary_size"],
         num_layers=task["num_layers"],
@@ -89,40 +90,6 @@ def build_backbone(kind, task, projected_dim=None):
     raise ValueError(f"Unknown model kind {kind!r}")
 
 
-def _forward_function(tf, model, batch_size, jit_compile):
-    """A compiled inference step with a fixed input signature.
-
-    The length axis is left open so that one trace serves both the short
-    warm-up and the full-length run.
-    """
-    signature = [
-        {
-            "token_ids": tf.TensorSpec((batch_size, None), tf.int32),
-            "padding_mask": tf.TensorSpec((batch_size, None), tf.int32),
-        }
-    ]
-
-    @tf.function(input_signature=signature, jit_compile=jit_compile)
-    def forward(inputs):
-        return model(inputs, training=False)
-
-    return forward
-
-
-def _inputs(tf, task, length, seed=0):
-    generator = tf.random.Generator.from_seed(seed)
-    token_ids = generator.uniform(
-        (task["batch_size"], length),
-        minval=0,
-        maxval=task["vocabulary_size"],
-        dtype=tf.int32,
-    )
-    return {
-        "token_ids": token_ids,
-        "padding_mask": tf.ones((task["batch_size"], length), tf.int32),
-    }
-
-
 def _model_labels(task):
     labels = []
     for spec in task["models"]:
@@ -146,9 +113,11 @@ def run_models(task):
     and the order alternated, so that load from other processes hits all
     of them alike.
     """
-    tf, keras = _import_tf()
+    import keras
+
+    backend = backends.current()
     keras.utils.set_random_seed(task.get("seed", 0))
-    on_gpu = bool(_gpu_devices(tf))
+    on_gpu = backend.has_gpu()
     labels = _model_labels(task)
     memory_labels = list(task.get("memory_models", []))
     measure_time = task.get("measure_time", True)
@@ -172,20 +141,21 @@ def run_models(task):
     models, forwards = {}, {}
     for label, spec in zip(labels, task["models"]):
         models[label] = build_backbone(spec["kind"], task, spec.get("k"))
-        forwards[label] = _forward_function(
-            tf, models[label], batch_size, task["jit_compile"]
+        forwards[label] = backend.forward(
+            models[label], batch_size, task["jit_compile"]
         )
         result["models"][label]["parameters"] = int(
             models[label].count_params()
         )
-    full = _inputs(tf, task, n)
-    short = _inputs(tf, task, min(n, SHORT_WARMUP_LENGTH))
+    full = backend.inputs(task, n)
+    short = backend.inputs(task, min(n, SHORT_WARMUP_LENGTH))
+    sync = backend.sync
     for label in labels:
-        _sync(forwards[label](short))  # traces the graph, starts the runtime
+        sync(forwards[label](short))  # traces the graph, starts the runtime
     for label in memory_labels:
-        meter = memory_lib.PeakMeter("GPU:0" if on_gpu else "CPU:0")
+        meter = memory_lib.PeakMeter(backend.allocator())
         meter.start()
-        _sync(forwards[label](full))
+        sync(forwards[label](full))
         measured = meter.stop()
         used = method if measured[f"{method}_bytes"] is not None else "rss"
         measured["memory_bytes"] = measured[f"{used}_bytes"]
@@ -195,12 +165,12 @@ def run_models(task):
         times = {label: [] for label in labels}
         for _ in range(max(task["warmup"], 1)):
             for label in labels:
-                _sync(forwards[label](full))
+                sync(forwards[label](full))
         for repeat in range(task["repeats"]):
             order = labels if repeat % 2 == 0 else labels[::-1]
             for label in order:
                 start = time.perf_counter()
-                _sync(forwards[label](full))
+                sync(forwards[label](full))
                 times[label].append(time.perf_counter() - start)
         for label in labels:
             result["models"][label].update(
@@ -213,6 +183,7 @@ def run_models(task):
     result["load_after"] = load_average()
     result["wall_s"] = time.perf_counter() - started
     result["device"] = "GPU" if on_gpu else "CPU"
+    result["backend"] = backend.name
     return result
 
 

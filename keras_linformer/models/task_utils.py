@@ -1,7 +1,6 @@
 """Checks and conversions shared by the Linformer tasks."""
 
 import keras
-import tensorflow as tf
 
 
 def check_preprocessor_fits_backbone(preprocessor, backbone):
@@ -49,6 +48,10 @@ def backbone_inputs(output):
     int32 like the backbone's input: a boolean mask fails in `fit` under
     `tf.distribute.MirroredStrategy`.
     """
+    # Preprocessing runs in tf.data on every backend; TensorFlow is
+    # imported here so that the backbone alone runs without it.
+    import tensorflow as tf
+
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(output)
     x = dict(x)
     del x["segment_ids"]

@@ -2,7 +2,6 @@
 
 import os
 
-import tensorflow as tf
 from keras_hub.tokenizers import compute_word_piece_vocabulary
 
 # BERT-style special tokens, in the order they take the first ids:
@@ -12,6 +11,8 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 def _has_text(path, chunk_size=1 << 16):
     """Whether a text file holds anything but whitespace."""
+    import tensorflow as tf
+
     with tf.io.gfile.GFile(path, "rb") as file:
         while True:
             chunk = file.read(chunk_size)
@@ -22,6 +23,8 @@ def _has_text(path, chunk_size=1 << 16):
 
 
 def _check_files(paths):
+    import tensorflow as tf
+
     for path in paths:
         if not isinstance(path, str):
             raise ValueError(
@@ -84,6 +87,10 @@ def learn_vocabulary(files_or_dataset, vocabulary_size, lowercase=True):
             f"{len(SPECIAL_TOKENS)} special tokens {list(SPECIAL_TOKENS)}. "
             f"Received: vocabulary_size={vocabulary_size!r}"
         )
+    # tensorflow-text learns the vocabulary (keras_hub's function); the
+    # module imports without TensorFlow for the backbone-only backends.
+    import tensorflow as tf
+
     if isinstance(files_or_dataset, tf.data.Dataset):
         data = files_or_dataset
     else:

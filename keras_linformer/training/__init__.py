@@ -1,15 +1,26 @@
-"""Training utilities (TensorFlow): strategies, resumable fit, atomic artifacts."""
+"""Training utilities (TensorFlow): strategies, resumable fit, atomic artifacts.
 
-from keras_linformer.artifacts import atomic_directory
-from keras_linformer.training.resumable import fit_resumable
-from keras_linformer.training.strategy import STRATEGIES
-from keras_linformer.training.strategy import check_global_batch_size
-from keras_linformer.training.strategy import get_strategy
+The submodules import TensorFlow, so this package imports them on first
+use: the command line reads `STRATEGIES` without TensorFlow, which
+`keras-linformer bench` under JAX or PyTorch does not need.
+"""
 
-__all__ = [
-    "STRATEGIES",
-    "atomic_directory",
-    "check_global_batch_size",
-    "fit_resumable",
-    "get_strategy",
-]
+import importlib
+
+_EXPORTS = {
+    "STRATEGIES": "keras_linformer.training.strategy",
+    "atomic_directory": "keras_linformer.artifacts",
+    "check_global_batch_size": "keras_linformer.training.strategy",
+    "fit_resumable": "keras_linformer.training.resumable",
+    "get_strategy": "keras_linformer.training.strategy",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(
+        f"module 'keras_linformer.training' has no attribute {name!r}"
+    )

@@ -3,8 +3,8 @@
 import json
 import os
 
-import tensorflow as tf
-
+# TensorFlow is imported where a strategy is made: the command line reads
+# STRATEGIES without it (`keras-linformer bench` runs on JAX or PyTorch).
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
 
@@ -74,6 +74,8 @@ def get_strategy(name="auto"):
       `TF_CONFIG` (validated first).
     - `"one_device"`: the first GPU, else the CPU.
     """
+    import tensorflow as tf
+
     if name not in STRATEGIES:
         raise ValueError(
             f"Unknown strategy {name!r}. Expected one of {STRATEGIES}."

@@ -2,7 +2,10 @@
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 
 import graph_flops
 import pytest
@@ -191,3 +194,90 @@ def test_the_recorded_command_is_the_one_typed(monkeypatch):
     assert cli.command_line(args) == "keras-linformer bench --long --repeats 3"
     args._argv = ["--efficiency"]  # python -m keras_linformer.bench
     assert cli.command_line(args) == "keras-linformer bench --efficiency"
+
+
+# A process where TensorFlow and tensorflow-text cannot be imported, as on a
+# GPU machine that has only JAX: `keras-linformer bench` must run there.
+WITHOUT_TENSORFLOW = """
+import importlib.abc, importlib.machinery, json, sys
+
+class Blocked(importlib.abc.Loader):
+    def create_module(self, spec):
+        raise ImportError(f"{spec.name} is blocked in this test")
+    def exec_module(self, module):
+        raise ImportError(module.__name__)
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_text", "tf_keras"):
+            return importlib.machinery.ModuleSpec(name, Blocked())
+        return None
+
+sys.meta_path.insert(0, Blocker())
+from keras_linformer.cli import main
+code = main(sys.argv[1:])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tensorflow_text"))
+print(json.dumps({"code": code, "tensorflow_modules": loaded}))
+"""
+
+
+@pytest.mark.slow
+def test_bench_runs_on_jax_without_tensorflow(tmp_path):
+    """The JAX path: a tiny grid in worker subprocesses (which block
+    TensorFlow too, inheriting nothing of it), results written and read."""
+    pytest.importorskip("jax", reason="needs JAX (the test extra installs it)")
+    site = tmp_path / "site"
+    site.mkdir()
+    # Worker subprocesses start their own interpreter: block TensorFlow
+    # there with a `sitecustomize` on their path.
+    (site / "sitecustomize.py").write_text(
+        WITHOUT_TENSORFLOW.split("from keras_linformer.cli import main")[0]
+    )
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        PYTHONPATH=os.pathsep.join(
+            [str(site), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    out_dir = tmp_path / "out"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            WITHOUT_TENSORFLOW,
+            "bench",
+            "--ns",
+            "256",
+            "--ks",
+            "32",
+            "--num-layers",
+            "1",
+            "--hidden-dim",
+            "64",
+            "--num-heads",
+            "2",
+            "--intermediate-dim",
+            "128",
+            "--repeats",
+            "2",
+            "--output-dir",
+            str(out_dir),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary == {"code": 0, "tensorflow_modules": []}
+    with open(out_dir / "results.json") as f:
+        result = json.load(f)
+    assert result["errors"] == []
+    assert result["settings"]["backend"] == "jax"
+    assert result["machine"]["keras_backend"] == "jax"
+    (cell,) = result["grid"]
+    assert (cell["n"], cell["k"]) == (256, 32)
+    assert cell["linformer_time_s"] > 0 and cell["standard_time_s"] > 0
+    assert cell["linformer_memory_bytes"] > 0

@@ -1,0 +1,229 @@
+"""What the benchmark needs from each Keras backend: a compiled forward
+pass, inputs, a sync point, and the backend's own allocator peak.
+
+The worker picks the backend Keras runs on (`KERAS_BACKEND`): TensorFlow
+(a `tf.function` with a fixed input signature), JAX (`jax.jit` of the
+model's `stateless_call`) or PyTorch (eager under `torch.no_grad`). Only
+the chosen backend is imported, so a machine with JAX alone (no
+TensorFlow, no tensorflow-text) runs the benchmark.
+
+Example:
+
+>>> backend = current()
+>>> forward = backend.forward(model, batch_size=1, jit_compile=False)
+>>> backend.sync(forward(backend.inputs(task, length=512)))
+"""
+
+import numpy as np
+
+
+class TensorFlowBackend:
+    name = "tensorflow"
+
+    def __init__(self):
+        import tensorflow as tf
+
+        self.tf = tf
+
+    def has_gpu(self):
+        return bool(self.tf.config.list_physical_devices("GPU"))
+
+    def forward(self, model, batch_size, jit_compile):
+        """A compiled inference step; the length axis is left open so that
+        one trace serves the short warm-up and the full-length run."""
+        tf = self.tf
+        signature = [
+            {
+                "token_ids": tf.TensorSpec((batch_size, None), tf.int32),
+                "padding_mask": tf.TensorSpec((batch_size, None), tf.int32),
+            }
+        ]
+
+        @tf.function(input_signature=signature, jit_compile=jit_compile)
+        def forward(inputs):
+            return model(inputs, training=False)
+
+        return forward
+
+    def inputs(self, task, length, seed=0):
+        tf = self.tf
+        generator = tf.random.Generator.from_seed(seed)
+        token_ids = generator.uniform(
+            (task["batch_size"], length),
+            minval=0,
+            maxval=task["vocabulary_size"],
+            dtype=tf.int32,
+        )
+        return {
+            "token_ids": token_ids,
+            "padding_mask": tf.ones((task["batch_size"], length), tf.int32),
+        }
+
+    def sync(self, outputs):
+        # Fetch one element: waits for the whole pass, copies 4 bytes.
+        return float(outputs[(0,) * len(outputs.shape)].numpy())
+
+    def allocator(self):
+        """TensorFlow's allocator on the GPU, else the CPU's (oneDNN)."""
+        device = "GPU:0" if self.has_gpu() else "CPU:0"
+        tf = self.tf
+
+        class Allocator:
+            resets = True  # the peak can be reset: any run in a process
+
+            def reset(self):
+                try:
+                    tf.config.experimental.reset_memory_stats(device)
+                except (ValueError, RuntimeError):
+                    pass
+
+            def info(self):
+                try:
+                    return tf.config.experimental.get_memory_info(device)
+                except (ValueError, RuntimeError):
+                    return None
+
+        return Allocator()
+
+
+def _numpy_inputs(task, length, seed):
+    rng = np.random.default_rng(seed)
+    shape = (task["batch_size"], length)
+    return {
+        "token_ids": rng.integers(0, task["vocabulary_size"], shape, "int32"),
+        "padding_mask": np.ones(shape, "int32"),
+    }
+
+
+class JaxBackend:
+    name = "jax"
+
+    def __init__(self):
+        import jax
+
+        self.jax = jax
+
+    def has_gpu(self):
+        return self.jax.devices()[0].platform == "gpu"
+
+    def forward(self, model, batch_size, jit_compile):
+        """`jax.jit` of the model's `stateless_call` (JAX always compiles;
+        `jit_compile` is TensorFlow's XLA switch)."""
+        jax = self.jax
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        @jax.jit
+        def forward(trainable, non_trainable, inputs):
+            outputs, _ = model.stateless_call(
+                trainable, non_trainable, inputs, training=False
+            )
+            return outputs
+
+        return lambda inputs: forward(trainable, non_trainable, inputs)
+
+    def inputs(self, task, length, seed=0):
+        import jax.numpy as jnp
+
+        arrays = _numpy_inputs(task, length, seed)
+        return {key: jnp.asarray(value) for key, value in arrays.items()}
+
+    def sync(self, outputs):
+        return float(outputs.block_until_ready().ravel()[0])
+
+    def allocator(self):
+        """The device's `memory_stats()` (GPUs; `None` on CPU)."""
+        device = self.jax.devices()[0]
+
+        class Allocator:
+            # JAX keeps one peak per process: valid for the first full-
+            # length run after a short warm-up only, as resident memory.
+            resets = False
+
+            def reset(self):
+                pass
+
+            def info(self):
+                stats = device.memory_stats()
+                if not stats or "peak_bytes_in_use" not in stats:
+                    return None
+                return {
+                    "current": stats["bytes_in_use"],
+                    "peak": stats["peak_bytes_in_use"],
+                }
+
+        return Allocator()
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+
+    def has_gpu(self):
+        return self.torch.cuda.is_available()
+
+    def forward(self, model, batch_size, jit_compile):
+        torch = self.torch
+
+        def forward(inputs):
+            with torch.no_grad():
+                return model(inputs, training=False)
+
+        return forward
+
+    def inputs(self, task, length, seed=0):
+        from keras import ops
+
+        arrays = _numpy_inputs(task, length, seed)
+        return {key: ops.convert_to_tensor(v) for key, v in arrays.items()}
+
+    def sync(self, outputs):
+        if self.has_gpu():
+            self.torch.cuda.synchronize()
+        return float(outputs.reshape(-1)[0].cpu())
+
+    def allocator(self):
+        """`torch.cuda.max_memory_allocated` (GPUs; `None` on CPU)."""
+        torch = self.torch
+        gpu = self.has_gpu()
+
+        class Allocator:
+            resets = True
+
+            def reset(self):
+                if gpu:
+                    torch.cuda.reset_peak_memory_stats()
+
+            def info(self):
+                if not gpu:
+                    return None
+                return {
+                    "current": torch.cuda.memory_allocated(),
+                    "peak": torch.cuda.max_memory_allocated(),
+                }
+
+        return Allocator()
+
+
+BACKENDS = {
+    "tensorflow": TensorFlowBackend,
+    "jax": JaxBackend,
+    "torch": TorchBackend,
+}
+
+
+def current():
+    """The backend Keras runs on."""
+    import keras
+
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        raise RuntimeError(
+            f"The benchmark runs on {sorted(BACKENDS)}; KERAS_BACKEND is "
+            f"{name!r}."
+        )
+    return BACKENDS[name]()
