@@ -45,6 +45,31 @@ class TensorFlowBackend:
 
         return forward
 
+    def train_step(self, model, batch_size, jit_compile):
+        """One compiled training step: forward, backward, AdamW update."""
+        import keras
+
+        tf = self.tf
+        optimizer = keras.optimizers.AdamW(1e-5)
+        optimizer.build(model.trainable_variables)
+        signature = [
+            {
+                "token_ids": tf.TensorSpec((batch_size, None), tf.int32),
+                "padding_mask": tf.TensorSpec((batch_size, None), tf.int32),
+            }
+        ]
+
+        @tf.function(input_signature=signature, jit_compile=jit_compile)
+        def step(inputs):
+            with tf.GradientTape() as tape:
+                outputs = model(inputs, training=True)
+                loss = tf.reduce_mean(tf.square(tf.cast(outputs, "float32")))
+            variables = model.trainable_variables
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss
+
+        return step
+
     def inputs(self, task, length, seed=0):
         tf = self.tf
         generator = tf.random.Generator.from_seed(seed)
@@ -122,6 +147,45 @@ class JaxBackend:
 
         return lambda inputs: forward(trainable, non_trainable, inputs)
 
+    def train_step(self, model, batch_size, jit_compile):
+        """One `jax.jit` training step on the model's stateless call."""
+        import jax
+        import jax.numpy as jnp
+        import keras
+
+        optimizer = keras.optimizers.AdamW(1e-5)
+        optimizer.build(model.trainable_variables)
+        state = [
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        ]
+
+        def loss_fn(trainable, non_trainable, inputs):
+            outputs, non_trainable = model.stateless_call(
+                trainable, non_trainable, inputs, training=True
+            )
+            loss = jnp.mean(jnp.square(outputs.astype("float32")))
+            return loss, non_trainable
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        @jax.jit
+        def step(trainable, non_trainable, optimizer_variables, inputs):
+            (loss, non_trainable), grads = grad_fn(
+                trainable, non_trainable, inputs
+            )
+            trainable, optimizer_variables = optimizer.stateless_apply(
+                optimizer_variables, grads, trainable
+            )
+            return loss, trainable, non_trainable, optimizer_variables
+
+        def run(inputs):
+            loss, *state[:] = step(*state, inputs)
+            return loss
+
+        return run
+
     def inputs(self, task, length, seed=0):
         import jax.numpy as jnp
 
@@ -174,6 +238,25 @@ class TorchBackend:
                 return model(inputs, training=False)
 
         return forward
+
+    def train_step(self, model, batch_size, jit_compile):
+        """One eager training step: forward, `backward()`, AdamW update."""
+        import keras
+
+        torch = self.torch
+        optimizer = keras.optimizers.AdamW(1e-5)
+        optimizer.build(model.trainable_variables)
+
+        def step(inputs):
+            model.zero_grad()
+            outputs = model(inputs, training=True)
+            loss = torch.mean(torch.square(outputs.float()))
+            loss.backward()
+            variables = model.trainable_variables
+            optimizer.apply([v.value.grad for v in variables], variables)
+            return loss.detach()
+
+        return step
 
     def inputs(self, task, length, seed=0):
         from keras import ops

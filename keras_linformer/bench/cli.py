@@ -121,6 +121,18 @@ def add_bench_arguments(parser):
         help="untimed full-length passes first.",
     )
     run.add_argument(
+        "--no-bound",
+        action="store_true",
+        help="skip the k = 1 Linformer timed beside each row of the grid "
+        "(the bound on any k's time ratio with this feed-forward).",
+    )
+    run.add_argument(
+        "--training",
+        action="store_true",
+        help="also time a training step (forward, backward, AdamW update) "
+        "of every model of the grid.",
+    )
+    run.add_argument(
         "--jit-compile",
         action="store_true",
         help="compile the forward pass with XLA (both models).",
@@ -193,6 +205,8 @@ def run_bench_command(args):
         dropout=args.dropout,
         dtype=args.dtype,
         jit_compile=args.jit_compile,
+        bound=not args.no_bound,
+        training=args.training,
         memory_method=args.memory_method,
         isolate=not args.no_isolate,
         timeout=args.timeout,

@@ -11,6 +11,11 @@ GRID_COLUMNS = [
     "standard_time_s",
     "time_ratio",
     "paper_time_ratio",
+    "bound_time_ratio",
+    "fraction_of_bound",
+    "linformer_train_time_s",
+    "standard_train_time_s",
+    "train_time_ratio",
     "linformer_memory_bytes",
     "standard_memory_bytes",
     "memory_ratio",
@@ -60,7 +65,12 @@ def _num(value, digits=2):
 
 def format_grid(result, quantity):
     """The grid as Table 3: rows n, columns k, `ours (paper)`."""
-    key = {"time": "time_ratio", "memory": "memory_ratio"}[quantity]
+    key = {
+        "time": "time_ratio",
+        "memory": "memory_ratio",
+        "bound": "fraction_of_bound",
+        "training": "train_time_ratio",
+    }[quantity]
     paper_key = f"paper_{key}"
     cells = {(c["n"], c["k"]): c for c in result.grid}
     ns = sorted({n for n, _ in cells})
@@ -69,9 +79,15 @@ def format_grid(result, quantity):
     title = {
         "time": "Time saved (standard time / Linformer time)",
         "memory": "Memory saved (standard peak / Linformer peak)",
+        "bound": "Time saved as a fraction of the k = 1 bound for its n "
+        "(time ratio / the k = 1 Linformer's time ratio)",
+        "training": "Training step time saved (standard / Linformer: "
+        "forward, backward, AdamW update)",
     }[quantity]
     lines = [
-        f"{title}: ours (the paper's Table 3)",
+        f"{title}: ours (the paper's Table 3)"
+        if quantity in ("time", "memory")
+        else title,
         "n \\ k".ljust(7) + "".join(str(k).rjust(width) for k in ks),
     ]
     for n in ns:
@@ -81,8 +97,8 @@ def format_grid(result, quantity):
             if cell is None:
                 row += "".rjust(width)
                 continue
-            paper_value = cell[paper_key]
-            text = _num(cell[key])
+            paper_value = cell.get(paper_key)
+            text = _num(cell.get(key))
             if paper_value is not None:
                 text += f" ({paper_value:g})"
             row += text.rjust(width)
@@ -171,11 +187,14 @@ def format_report(result):
     """The whole report as text."""
     parts = [format_settings(result)]
     if result.grid:
-        parts += [
-            format_grid(result, "time"),
-            format_grid(result, "memory"),
-            format_raw_grid(result),
-        ]
+        parts += [format_grid(result, "time"), format_grid(result, "memory")]
+        for quantity, key in (
+            ("bound", "fraction_of_bound"),
+            ("training", "train_time_ratio"),
+        ):
+            if any(c.get(key) is not None for c in result.grid):
+                parts.append(format_grid(result, quantity))
+        parts.append(format_raw_grid(result))
     if result.long:
         parts.append(format_long(result))
     if result.efficiency:

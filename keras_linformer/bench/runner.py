@@ -232,6 +232,8 @@ def run_benchmark(
     dropout=0.1,
     dtype="float32",
     jit_compile=False,
+    bound=True,
+    training=False,
     memory_method="rss",
     isolate=True,
     timeout=3600,
@@ -272,6 +274,12 @@ def run_benchmark(
         dtype: a Keras dtype policy name, e.g. `"float32"`,
             `"mixed_bfloat16"`.
         jit_compile: compile with XLA (`tf.function(jit_compile=True)`).
+        bound: also time a Linformer with k = 1 in each row's timing
+            process: no k can make Linformer faster than that on this
+            machine, so each cell is also reported as a fraction of it
+            (`fraction_of_bound`).
+        training: also time a training step (forward, backward, AdamW
+            update on a squared-output loss) of every model of the grid.
         memory_method: on CPU, `"rss"` (resident set growth, default) or
             `"allocator"` (TensorFlow's allocator peak); GPUs use the
             allocator.
@@ -307,6 +315,8 @@ def run_benchmark(
         "dropout": dropout,
         "dtype": dtype,
         "jit_compile": jit_compile,
+        "bound": bound,
+        "training": training,
         "memory_method": "allocator" if gpu else memory_method,
         "device": "GPU" if gpu else "CPU",
         "linformer": "LinformerBackbone(sharing='layerwise', projection='linear')",
@@ -332,6 +342,7 @@ def run_benchmark(
         "dropout": dropout,
         "dtype": dtype,
         "jit_compile": jit_compile,
+        "measure_training": training,
         "memory_method": settings["memory_method"],
         "warmup": warmup,
         "repeats": repeats,
@@ -366,7 +377,7 @@ def run_benchmark(
             by_n.setdefault(n, []).append(k)
         for n, row_ks in by_n.items():
             result.grid += _measure_row(
-                n, row_ks, task_for, run, settings["memory_method"]
+                n, row_ks, task_for, run, settings["memory_method"], bound
             )
     if long:
         result.long = _measure_long(long_ns, long_k, batch_size, task_for, run)
@@ -385,7 +396,7 @@ def run_benchmark(
     return result
 
 
-def _measure_row(n, row_ks, task_for, run, memory_method):
+def _measure_row(n, row_ks, task_for, run, memory_method, bound=False):
     """One row of the grid: the standard model and a Linformer per k.
 
     With the allocator method, one subprocess measures every model's
@@ -399,11 +410,15 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
     ]
     labels = [label for label, _ in specs]
     all_specs = [spec for _, spec in specs]
+    # Timed only: the k = 1 Linformer bounds every k's time ratio.
+    timed_specs = all_specs + (
+        [{"kind": "linformer", "k": 1}] if bound and 1 not in row_ks else []
+    )
     # JAX's allocator peak cannot be reset: like resident memory, it is
     # valid for one model per process.
     if memory_method == "allocator" and _backend_name() != "jax":
         timing = run(
-            task_for(n, all_specs, labels, True),
+            task_for(n, timed_specs, labels, True),
             f"memory + time n={n} standard + k={row_ks}",
         )
         memory = {
@@ -412,7 +427,7 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
         }
     else:
         timing = run(
-            task_for(n, all_specs, ["standard"], True),
+            task_for(n, timed_specs, ["standard"], True),
             f"memory (standard) + time n={n} standard + k={row_ks}",
         )
         memory = {
@@ -427,12 +442,19 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
     widths = timing_task_widths(task_for(n, [], [], False))
     standard_time = times.get("standard", {}).get("time_s")
     standard_memory = memory["standard"].get("memory_bytes")
+    bound_ratio = _ratio(
+        standard_time, times.get("linformer_k1", {}).get("time_s")
+    )
+    standard_train = times.get("standard", {}).get("train_time_s")
     rows = []
     for k in row_ks:
         label = f"linformer_k{k}"
         linformer_time = times.get(label, {}).get("time_s")
         linformer_memory = memory[label].get("memory_bytes")
         time_ratio = _ratio(standard_time, linformer_time)
+        train_ratio = _ratio(
+            standard_train, times.get(label, {}).get("train_time_s")
+        )
         memory_ratio = _ratio(standard_memory, linformer_memory)
         allocator_ratio = _ratio(
             memory["standard"].get("allocator_bytes"),
@@ -454,6 +476,13 @@ def _measure_row(n, row_ks, task_for, run, memory_method):
                 ),
                 "time_ratio": time_ratio,
                 "paper_time_ratio": paper_time,
+                "bound_time_ratio": bound_ratio,
+                "fraction_of_bound": _ratio(time_ratio, bound_ratio),
+                "linformer_train_time_s": times.get(label, {}).get(
+                    "train_time_s"
+                ),
+                "standard_train_time_s": standard_train,
+                "train_time_ratio": train_ratio,
                 "linformer_memory_bytes": linformer_memory,
                 "standard_memory_bytes": standard_memory,
                 "memory_ratio": memory_ratio,

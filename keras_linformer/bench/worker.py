@@ -180,6 +180,29 @@ def run_models(task):
                     "time_min_s": min(times[label]),
                 }
             )
+    if measure_time and task.get("measure_training"):
+        steps = {
+            label: backend.train_step(
+                models[label], batch_size, task["jit_compile"]
+            )
+            for label in labels
+        }
+        train_times = {label: [] for label in labels}
+        for label in labels:
+            sync(steps[label](full))  # traces, and builds the slots
+        for repeat in range(task["repeats"]):
+            order = labels if repeat % 2 == 0 else labels[::-1]
+            for label in order:
+                start = time.perf_counter()
+                sync(steps[label](full))
+                train_times[label].append(time.perf_counter() - start)
+        for label in labels:
+            result["models"][label].update(
+                {
+                    "train_times_s": train_times[label],
+                    "train_time_s": statistics.median(train_times[label]),
+                }
+            )
     result["load_after"] = load_average()
     result["wall_s"] = time.perf_counter() - started
     result["device"] = "GPU" if on_gpu else "CPU"

@@ -104,10 +104,20 @@ def test_tiny_grid_returns_a_result_per_cell_and_files_parse_back(
         ks=[k],
         memory_method="allocator",  # valid with several models a process
         isolate=False,  # in this process: the subprocess path is below
+        training=True,
         verbose=False,
         **TINY,
     )
     _check_result(result, ns, k)
+    for cell in result.grid:
+        # The k = 1 Linformer, timed beside the row, bounds every k.
+        assert cell["bound_time_ratio"] > 0
+        assert cell["fraction_of_bound"] == pytest.approx(
+            cell["time_ratio"] / cell["bound_time_ratio"]
+        )
+        assert cell["train_time_ratio"] == pytest.approx(
+            cell["standard_train_time_s"] / cell["linformer_train_time_s"]
+        )
 
     paths = report.write_outputs(result, str(tmp_path))
     with open(paths["json"]) as f:
@@ -126,6 +136,8 @@ def test_tiny_grid_returns_a_result_per_cell_and_files_parse_back(
     assert (tmp_path / "bench.png").stat().st_size > 0
     text = report.format_report(result)
     assert "Time saved" in text and "Memory saved" in text
+    assert "fraction of the k = 1 bound" in text
+    assert "Training step time saved" in text
 
 
 def test_a_measurement_runs_in_its_own_subprocess():
@@ -261,6 +273,7 @@ def test_bench_runs_on_jax_without_tensorflow(tmp_path):
             "128",
             "--repeats",
             "2",
+            "--training",
             "--output-dir",
             str(out_dir),
         ],  # fmt: skip
@@ -281,3 +294,4 @@ def test_bench_runs_on_jax_without_tensorflow(tmp_path):
     assert (cell["n"], cell["k"]) == (256, 32)
     assert cell["linformer_time_s"] > 0 and cell["standard_time_s"] > 0
     assert cell["linformer_memory_bytes"] > 0
+    assert cell["train_time_ratio"] > 0 and cell["fraction_of_bound"] > 0
