@@ -90,3 +90,21 @@ def test_text_exports_load_on_servers_before_2_20(exports):
     assert SERVING_TEXT_OPS["TFText>RoundRobinTrim"] == (2, 20)
     other = [op for op, where in inventory.items() if where == "other"]
     assert minimum_serving_version(other) < (2, 20)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "masked_lm"])
+def test_exports_without_preprocessing_are_core_tensorflow(
+    tiny_models, tmp_path, kind
+):
+    """`--no-preprocessing` exports take ids: they run on any server."""
+    from keras_linformer.export import export_for_serving
+
+    path = export_for_serving(
+        tiny_models[kind],
+        base_dir=tmp_path,
+        name=f"{kind}_ids",
+        include_preprocessing=False,
+    )
+    inventory = op_inventory([path])
+    assert "MatMul" in inventory or "BatchMatMulV2" in inventory
+    assert [op for op, where in inventory.items() if where == "other"] == []
