@@ -28,18 +28,20 @@ class TensorFlowBackend:
     def has_gpu(self):
         return bool(self.tf.config.list_physical_devices("GPU"))
 
+    def _signature(self, batch_size):
+        """Ids of any length, so one trace serves every length."""
+        spec = self.tf.TensorSpec((batch_size, None), self.tf.int32)
+        return [{"token_ids": spec, "padding_mask": spec}]
+
     def forward(self, model, batch_size, jit_compile):
         """A compiled inference step; the length axis is left open so that
         one trace serves the short warm-up and the full-length run."""
         tf = self.tf
-        signature = [
-            {
-                "token_ids": tf.TensorSpec((batch_size, None), tf.int32),
-                "padding_mask": tf.TensorSpec((batch_size, None), tf.int32),
-            }
-        ]
 
-        @tf.function(input_signature=signature, jit_compile=jit_compile)
+        @tf.function(
+            input_signature=self._signature(batch_size),
+            jit_compile=jit_compile,
+        )
         def forward(inputs):
             return model(inputs, training=False)
 
@@ -52,14 +54,11 @@ class TensorFlowBackend:
         tf = self.tf
         optimizer = keras.optimizers.AdamW(1e-5)
         optimizer.build(model.trainable_variables)
-        signature = [
-            {
-                "token_ids": tf.TensorSpec((batch_size, None), tf.int32),
-                "padding_mask": tf.TensorSpec((batch_size, None), tf.int32),
-            }
-        ]
 
-        @tf.function(input_signature=signature, jit_compile=jit_compile)
+        @tf.function(
+            input_signature=self._signature(batch_size),
+            jit_compile=jit_compile,
+        )
         def step(inputs):
             with tf.GradientTape() as tape:
                 outputs = model(inputs, training=True)

@@ -100,6 +100,23 @@ def _model_labels(task):
     return labels
 
 
+def _interleaved_times(calls, inputs, sync, warmup, repeats):
+    """`{label: [seconds]}` of `repeats` calls each, after `warmup`
+    untimed ones; repeats interleaved and the order alternated, so that
+    load from other processes hits every model alike."""
+    labels = list(calls)
+    for _ in range(warmup):
+        for label in labels:
+            sync(calls[label](inputs))
+    times = {label: [] for label in labels}
+    for repeat in range(repeats):
+        for label in labels if repeat % 2 == 0 else labels[::-1]:
+            start = time.perf_counter()
+            sync(calls[label](inputs))
+            times[label].append(time.perf_counter() - start)
+    return times
+
+
 def run_models(task):
     """Memory and/or time of the backbones in `task["models"]` at one n.
 
@@ -162,16 +179,9 @@ def run_models(task):
         measured["memory_method"] = used
         result["models"][label].update(measured)
     if measure_time:
-        times = {label: [] for label in labels}
-        for _ in range(max(task["warmup"], 1)):
-            for label in labels:
-                sync(forwards[label](full))
-        for repeat in range(task["repeats"]):
-            order = labels if repeat % 2 == 0 else labels[::-1]
-            for label in order:
-                start = time.perf_counter()
-                sync(forwards[label](full))
-                times[label].append(time.perf_counter() - start)
+        times = _interleaved_times(
+            forwards, full, sync, max(task["warmup"], 1), task["repeats"]
+        )
         for label in labels:
             result["models"][label].update(
                 {
@@ -187,20 +197,13 @@ def run_models(task):
             )
             for label in labels
         }
-        train_times = {label: [] for label in labels}
-        for label in labels:
-            sync(steps[label](full))  # traces, and builds the slots
-        for repeat in range(task["repeats"]):
-            order = labels if repeat % 2 == 0 else labels[::-1]
-            for label in order:
-                start = time.perf_counter()
-                sync(steps[label](full))
-                train_times[label].append(time.perf_counter() - start)
+        # One untimed step each: traces, and builds the optimizer's slots.
+        times = _interleaved_times(steps, full, sync, 1, task["repeats"])
         for label in labels:
             result["models"][label].update(
                 {
-                    "train_times_s": train_times[label],
-                    "train_time_s": statistics.median(train_times[label]),
+                    "train_times_s": times[label],
+                    "train_time_s": statistics.median(times[label]),
                 }
             )
     result["load_after"] = load_average()
