@@ -200,10 +200,12 @@ def main(argv=None):
     print()
     print(table(results, args))
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(dict(settings=vars(args), results=results), f, indent=2)
-        os.replace(tmp, args.out)
+        from keras_linformer.artifacts import write_text_atomic
+
+        write_text_atomic(
+            args.out,
+            json.dumps(dict(settings=vars(args), results=results), indent=2),
+        )
     return 0
 
 

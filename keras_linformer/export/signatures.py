@@ -186,7 +186,7 @@ def classifier_functions(classifier, include_preprocessing=True):
         functions["serving_default"] = (predict_ids, ids_specs())
         return functions
     preprocessor = _require_preprocessor(classifier)
-    pack = _text_packer(preprocessor, preprocessor.tokenizer, n)
+    pack = _text_packer(preprocessor, preprocessor.tokenizer)
 
     def serve_text(text):
         return run(*pack(preprocessor.tokenizer(clean_text(text))))
@@ -287,7 +287,7 @@ def masked_lm_functions(masked_lm, include_preprocessing=True, top_k=TOP_K):
     # The training preprocessor masks at random; serving keeps the user's
     # "[MASK]" tokens, so tokenize with special tokens recognized in text.
     text_tokenizer = _tokenizer_with_special_tokens(tokenizer)
-    pack = _text_packer(preprocessor, tokenizer, n)
+    pack = _text_packer(preprocessor, tokenizer)
 
     def serve_text(text):
         return run(*pack(text_tokenizer(clean_text(text))))
@@ -318,7 +318,7 @@ def _tokenizer_with_special_tokens(tokenizer):
     return copy
 
 
-def _text_packer(preprocessor, tokenizer, max_sequence_length):
+def _text_packer(preprocessor, tokenizer):
     """Tokens -> `(token_ids, padding_mask)`, int32, packed as the
     preprocessor packs a single text, then cut to the longest row of the
     request rounded up to a multiple of `SERVING_LENGTH_STEP`: a short
@@ -344,11 +344,12 @@ def _text_packer(preprocessor, tokenizer, max_sequence_length):
         padding_mask = tf.cast(
             tf.not_equal(token_ids, tokenizer.pad_token_id), tf.int32
         )
+        # Only padding is cut: never a real token, whatever n is.
         return cut_padding(
             token_ids,
             padding_mask,
             SERVING_LENGTH_STEP,
-            min(preprocessor.sequence_length, max_sequence_length),
+            preprocessor.sequence_length,
         )
 
     return pack
