@@ -140,9 +140,17 @@ def add_bench_arguments(parser):
     run.add_argument(
         "--memory-method",
         choices=("rss", "allocator"),
-        default="rss",
-        help="on CPU: resident-set growth (default) or TensorFlow's allocator "
-        "peak (always the allocator on a GPU).",
+        default="allocator",
+        help="the primary memory figure: the backend allocator's peak "
+        "(default; resident-set growth where the backend has none on this "
+        "device) or resident-set growth. Both are recorded.",
+    )
+    run.add_argument(
+        "--memory-runs",
+        type=int,
+        default=3,
+        help="processes measuring each model's peak memory (median and "
+        "spread).",
     )
     run.add_argument(
         "--timeout",
@@ -208,6 +216,7 @@ def run_bench_command(args):
         bound=not args.no_bound,
         training=args.training,
         memory_method=args.memory_method,
+        memory_runs=args.memory_runs,
         isolate=not args.no_isolate,
         timeout=args.timeout,
         verbose=not args.quiet,

@@ -18,11 +18,16 @@ GRID_COLUMNS = [
     "train_time_ratio",
     "linformer_memory_bytes",
     "standard_memory_bytes",
+    "linformer_memory_spread_bytes",
+    "standard_memory_spread_bytes",
     "memory_ratio",
     "paper_memory_ratio",
     "linformer_allocator_bytes",
     "standard_allocator_bytes",
     "allocator_memory_ratio",
+    "linformer_rss_bytes",
+    "standard_rss_bytes",
+    "rss_memory_ratio",
     "memory_method",
     "linformer_time_min_s",
     "standard_time_min_s",
@@ -57,6 +62,13 @@ EFFICIENCY_COLUMNS = [
 
 def _mib(value):
     return "-" if value is None else f"{value / 2**20:.1f}"
+
+
+def _mib_spread(value, spread):
+    """`median (min-max)` in MiB; the median alone without a spread."""
+    if value is None or not spread or spread[0] == spread[1]:
+        return _mib(value)
+    return f"{_mib(value)} ({spread[0] / 2**20:.0f}-{spread[1] / 2**20:.0f})"
 
 
 def _num(value, digits=2):
@@ -109,19 +121,26 @@ def format_grid(result, quantity):
 def format_raw_grid(result):
     """Absolute numbers behind the ratios."""
     lines = [
-        "Absolute: median time (s), peak activation memory (MiB), the "
-        "ratio of the backend allocator's peaks, and the matmul FLOP ratio",
+        "Absolute: median time (s); peak activation memory (MiB, the "
+        f"{result.settings['memory_method']} method: median (min-max) of "
+        "the runs); the ratio of the resident-set growths beside it; and the "
+        "matmul FLOP ratio",
         f"{'n':>6} {'k':>5} {'Linformer s':>12} {'standard s':>11} "
-        f"{'Linformer MiB':>14} {'standard MiB':>13} {'alloc ratio':>11} "
+        f"{'Linformer MiB':>20} {'standard MiB':>22} {'RSS ratio':>10} "
         f"{'FLOP ratio':>10}",
     ]
     for c in sorted(result.grid, key=lambda c: (c["n"], c["k"])):
+        linformer_mib = _mib_spread(
+            c["linformer_memory_bytes"], c.get("linformer_memory_spread_bytes")
+        )
+        standard_mib = _mib_spread(
+            c["standard_memory_bytes"], c.get("standard_memory_spread_bytes")
+        )
         lines.append(
             f"{c['n']:>6} {c['k']:>5} {_num(c['linformer_time_s'], 3):>12} "
             f"{_num(c['standard_time_s'], 3):>11} "
-            f"{_mib(c['linformer_memory_bytes']):>14} "
-            f"{_mib(c['standard_memory_bytes']):>13} "
-            f"{_num(c['allocator_memory_ratio']):>11} "
+            f"{linformer_mib:>20} {standard_mib:>22} "
+            f"{_num(c.get('rss_memory_ratio')):>10} "
             f"{_num(c.get('flop_ratio')):>10}"
         )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,7 +235,8 @@ def run_benchmark(
     jit_compile=False,
     bound=True,
     training=False,
-    memory_method="rss",
+    memory_method="allocator",
+    memory_runs=3,
     isolate=True,
     timeout=3600,
     seed=0,
@@ -248,9 +250,10 @@ def run_benchmark(
     (`batch_size` sequences of n random tokens, no padding) as a compiled
     `tf.function` with a fixed input signature.
 
-    - Memory: each model of each cell in its own subprocess: the peak
-      activation memory of one forward pass (see
-      `keras_linformer.bench.memory`).
+    - Memory: each model of each cell in its own subprocess, `memory_runs`
+      times: the peak activation memory of one forward pass (see
+      `keras_linformer.bench.memory`), by the backend's allocator and by
+      resident-set growth, each as the median and spread of the runs.
     - Time: for each n, one subprocess holds the standard model and the
       Linformer of every k and times `repeats` forward passes of each, after
       `warmup` ones, interleaved; the median is reported.
@@ -280,9 +283,14 @@ def run_benchmark(
             (`fraction_of_bound`).
         training: also time a training step (forward, backward, AdamW
             update on a squared-output loss) of every model of the grid.
-        memory_method: on CPU, `"rss"` (resident set growth, default) or
-            `"allocator"` (TensorFlow's allocator peak); GPUs use the
-            allocator.
+        memory_method: the primary memory figure: `"allocator"` (the
+            backend's allocator peak, default; resident-set growth where a
+            backend has no allocator measure on this device, as JAX and
+            torch on CPU) or `"rss"` (resident-set growth). Both are
+            recorded either way.
+        memory_runs: processes measuring each model's memory (median and
+            spread; the allocator peak moves a few percent between runs
+            with TensorFlow's executor order).
         isolate: run each measurement in a subprocess (needed for valid
             memory numbers; `False` only to debug).
         timeout: seconds allowed to each subprocess.
@@ -318,6 +326,7 @@ def run_benchmark(
         "bound": bound,
         "training": training,
         "memory_method": "allocator" if gpu else memory_method,
+        "memory_runs": memory_runs,
         "device": "GPU" if gpu else "CPU",
         "linformer": "LinformerBackbone(sharing='layerwise', projection='linear')",
         "standard": "keras_hub.models.RobertaBackbone",
@@ -377,7 +386,7 @@ def run_benchmark(
             by_n.setdefault(n, []).append(k)
         for n, row_ks in by_n.items():
             result.grid += _measure_row(
-                n, row_ks, task_for, run, settings["memory_method"], bound
+                n, row_ks, task_for, run, memory_runs, bound
             )
     if long:
         result.long = _measure_long(long_ns, long_k, batch_size, task_for, run)
@@ -396,48 +405,57 @@ def run_benchmark(
     return result
 
 
-def _measure_row(n, row_ks, task_for, run, memory_method, bound=False):
+def _measure_memory(n, specs, task_for, run, runs):
+    """`{label: record}`: each model's peak memory, one model a process
+    (resident-set growth is valid only for a process's first full-length
+    run, and JAX's allocator peak cannot be reset), `runs` times; the
+    primary figure, the allocator peak and the resident-set growth each as
+    the median of the runs, with the runs themselves beside it."""
+    records = {}
+    for label, spec in specs:
+        measured = []
+        for run_index in range(runs):
+            out = run(
+                task_for(n, [spec], [label], False),
+                f"memory n={n} {label} ({run_index + 1}/{runs})",
+            )
+            model = out.get("models", {}).get(label)
+            if model and model.get("memory_bytes") is not None:
+                measured.append(model)
+        record = {"memory_method": None}
+        for key in ("memory_bytes", "allocator_bytes", "rss_bytes"):
+            values = [m[key] for m in measured if m.get(key) is not None]
+            record[key] = statistics.median(values) if values else None
+            record[key.replace("_bytes", "_runs_bytes")] = values
+        if measured:
+            record["memory_method"] = measured[0]["memory_method"]
+        records[label] = record
+    return records
+
+
+def _spread(values):
+    return [min(values), max(values)] if values else None
+
+
+def _measure_row(n, row_ks, task_for, run, memory_runs=3, bound=False):
     """One row of the grid: the standard model and a Linformer per k.
 
-    With the allocator method, one subprocess measures every model's
-    memory and times them all. With resident-set growth, which is valid
-    only for the first full-length run of a process, the timing subprocess
-    measures the standard model's memory with its first run, and each
-    Linformer's memory gets a subprocess of its own.
+    Memory comes from `_measure_memory`; one more subprocess times every
+    model of the row (and the k = 1 bound) in turns.
     """
     specs = [("standard", {"kind": "standard"})] + [
         (f"linformer_k{k}", {"kind": "linformer", "k": k}) for k in row_ks
     ]
-    labels = [label for label, _ in specs]
     all_specs = [spec for _, spec in specs]
     # Timed only: the k = 1 Linformer bounds every k's time ratio.
     timed_specs = all_specs + (
         [{"kind": "linformer", "k": 1}] if bound and 1 not in row_ks else []
     )
-    # JAX's allocator peak cannot be reset: like resident memory, it is
-    # valid for one model per process.
-    if memory_method == "allocator" and _backend_name() != "jax":
-        timing = run(
-            task_for(n, timed_specs, labels, True),
-            f"memory + time n={n} standard + k={row_ks}",
-        )
-        memory = {
-            label: dict(timing.get("models", {}).get(label, {}))
-            for label in labels
-        }
-    else:
-        timing = run(
-            task_for(n, timed_specs, ["standard"], True),
-            f"memory (standard) + time n={n} standard + k={row_ks}",
-        )
-        memory = {
-            "standard": dict(timing.get("models", {}).get("standard", {}))
-        }
-        for label, spec in specs[1:]:
-            out = run(
-                task_for(n, [spec], [label], False), f"memory n={n} {label}"
-            )
-            memory[label] = dict(out.get("models", {}).get(label, {}))
+    memory = _measure_memory(n, specs, task_for, run, memory_runs)
+    timing = run(
+        task_for(n, timed_specs, [], True),
+        f"time n={n} standard + k={row_ks}",
+    )
     times = timing.get("models", {})
     widths = timing_task_widths(task_for(n, [], [], False))
     standard_time = times.get("standard", {}).get("time_s")
@@ -459,6 +477,10 @@ def _measure_row(n, row_ks, task_for, run, memory_method, bound=False):
         allocator_ratio = _ratio(
             memory["standard"].get("allocator_bytes"),
             memory[label].get("allocator_bytes"),
+        )
+        rss_ratio = _ratio(
+            memory["standard"].get("rss_bytes"),
+            memory[label].get("rss_bytes"),
         )
         linformer_flops = flops_lib.backbone_flops("linformer", k=k, **widths)
         standard_flops = flops_lib.backbone_flops("standard", **widths)
@@ -485,6 +507,12 @@ def _measure_row(n, row_ks, task_for, run, memory_method, bound=False):
                 "train_time_ratio": train_ratio,
                 "linformer_memory_bytes": linformer_memory,
                 "standard_memory_bytes": standard_memory,
+                "linformer_memory_spread_bytes": _spread(
+                    memory[label]["memory_runs_bytes"]
+                ),
+                "standard_memory_spread_bytes": _spread(
+                    memory["standard"]["memory_runs_bytes"]
+                ),
                 "memory_ratio": memory_ratio,
                 "paper_memory_ratio": paper_memory,
                 "linformer_allocator_bytes": memory[label].get(
@@ -494,6 +522,9 @@ def _measure_row(n, row_ks, task_for, run, memory_method, bound=False):
                     "allocator_bytes"
                 ),
                 "allocator_memory_ratio": allocator_ratio,
+                "linformer_rss_bytes": memory[label].get("rss_bytes"),
+                "standard_rss_bytes": memory["standard"].get("rss_bytes"),
+                "rss_memory_ratio": rss_ratio,
                 "memory_method": memory[label].get("memory_method"),
                 "linformer_times_s": times.get(label, {}).get("times_s"),
                 "standard_times_s": times.get("standard", {}).get("times_s"),

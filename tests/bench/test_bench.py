@@ -103,6 +103,7 @@ def test_tiny_grid_returns_a_result_per_cell_and_files_parse_back(
         ns=ns,
         ks=[k],
         memory_method="allocator",  # valid with several models a process
+        memory_runs=2,
         isolate=False,  # in this process: the subprocess path is below
         training=True,
         verbose=False,
@@ -110,6 +111,17 @@ def test_tiny_grid_returns_a_result_per_cell_and_files_parse_back(
     )
     _check_result(result, ns, k)
     for cell in result.grid:
+        # The primary figure is the allocator's, the median of the runs,
+        # and lies within their spread; resident memory sits beside it.
+        assert cell["memory_method"] == "allocator"
+        for model in ("linformer", "standard"):
+            low, high = cell[f"{model}_memory_spread_bytes"]
+            assert low <= cell[f"{model}_memory_bytes"] <= high
+            assert (
+                cell[f"{model}_memory_bytes"]
+                == cell[f"{model}_allocator_bytes"]
+            )
+            assert cell[f"{model}_rss_bytes"] is not None
         # The k = 1 Linformer, timed beside the row, bounds every k.
         assert cell["bound_time_ratio"] > 0
         assert cell["fraction_of_bound"] == pytest.approx(
