@@ -351,14 +351,14 @@ def run_benchmark(
         "dropout": dropout,
         "dtype": dtype,
         "jit_compile": jit_compile,
-        "measure_training": training,
+        "measure_training": False,
         "memory_method": settings["memory_method"],
         "warmup": warmup,
         "repeats": repeats,
         "seed": seed,
     }
 
-    def task_for(n, models, memory_models, measure_time):
+    def task_for(n, models, memory_models, measure_time, training=False):
         return dict(
             base_task,
             task="models",
@@ -366,6 +366,7 @@ def run_benchmark(
             models=models,
             memory_models=memory_models,
             measure_time=measure_time,
+            measure_training=training,
         )
 
     def run(task, what):
@@ -386,7 +387,7 @@ def run_benchmark(
             by_n.setdefault(n, []).append(k)
         for n, row_ks in by_n.items():
             result.grid += _measure_row(
-                n, row_ks, task_for, run, memory_runs, bound
+                n, row_ks, task_for, run, memory_runs, bound, training
             )
     if long:
         result.long = _measure_long(long_ns, long_k, batch_size, task_for, run)
@@ -437,11 +438,16 @@ def _spread(values):
     return [min(values), max(values)] if values else None
 
 
-def _measure_row(n, row_ks, task_for, run, memory_runs=3, bound=False):
+def _measure_row(
+    n, row_ks, task_for, run, memory_runs=3, bound=False, training=False
+):
     """One row of the grid: the standard model and a Linformer per k.
 
     Memory comes from `_measure_memory`; one more subprocess times every
-    model of the row (and the k = 1 bound) in turns.
+    model of the row (and the k = 1 bound) in turns, and with `training`
+    another one times their training steps, so that a training step that
+    runs out of memory (the standard model's at n = 8192 needs more than
+    24 GiB) costs only the training figures of its row.
     """
     specs = [("standard", {"kind": "standard"})] + [
         (f"linformer_k{k}", {"kind": "linformer", "k": k}) for k in row_ks
@@ -457,6 +463,13 @@ def _measure_row(n, row_ks, task_for, run, memory_runs=3, bound=False):
         f"time n={n} standard + k={row_ks}",
     )
     times = timing.get("models", {})
+    if training:
+        steps = run(
+            task_for(n, all_specs, [], False, training=True),
+            f"training steps n={n} standard + k={row_ks}",
+        ).get("models", {})
+        for label, step in steps.items():
+            times.setdefault(label, {}).update(step)
     widths = timing_task_widths(task_for(n, [], [], False))
     standard_time = times.get("standard", {}).get("time_s")
     standard_memory = memory["standard"].get("memory_bytes")

@@ -190,7 +190,7 @@ def run_models(task):
                     "time_min_s": min(times[label]),
                 }
             )
-    if measure_time and task.get("measure_training"):
+    if task.get("measure_training"):
         steps = {
             label: backend.train_step(
                 models[label], batch_size, task["jit_compile"]

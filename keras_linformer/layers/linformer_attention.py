@@ -282,6 +282,43 @@ class LinformerAttention(keras.layers.Layer):
             outputs = outputs + ops.expand_dims(column_sums - 1, -1) * bias
         return outputs
 
+    def _fused_attention_applies(self, training, return_attention_scores):
+        """Whether `keras.ops.dot_product_attention` computes this call.
+
+        Under JAX and PyTorch it reaches the backend's fused kernels (cuDNN
+        through JAX, `scaled_dot_product_attention` in PyTorch). Under
+        TensorFlow it is the same two einsums with the softmax cast to
+        float32, which doubles the (h x T x k) scores' memory under
+        bfloat16, so TensorFlow keeps the explicit path. As in
+        `keras.layers.MultiHeadAttention`, returned scores and active
+        dropout need the explicit path too.
+        """
+        if keras.backend.backend() not in ("jax", "torch"):
+            return False
+        dropout_active = bool(training) and self.dropout > 0.0
+        return not (return_attention_scores or dropout_active)
+
+    def _fused_attention(self, query_states, key_states, value_states, slots):
+        """softmax(Q K'^T / sqrt(dh)) V' over the fed slots, (b, T, h, dv).
+
+        A row with no fed slot (an all-padding example) would be fully
+        masked, where some fused kernels return NaN: it attends to every
+        slot instead and is then zeroed, which is what the explicit path's
+        masked softmax gives it.
+        """
+        mask = _slot_mask_4d(slots)  # (b, 1 or h, 1, k)
+        any_fed = ops.any(mask, axis=-1, keepdims=True)
+        context = ops.dot_product_attention(
+            query_states,
+            key_states,
+            value_states,
+            mask=ops.logical_or(mask, ops.logical_not(any_fed)),
+            scale=self._inverse_sqrt_key_dim,
+        )
+        # (b, 1 or h, 1, 1) -> (b, 1, 1 or h, 1), against (b, T, h, dv).
+        any_fed = ops.transpose(any_fed, (0, 2, 1, 3))
+        return context * ops.cast(any_fed, context.dtype)
+
     def _project_keys_and_values(self, key, value, padding_mask):
         """K' and V' of shape (batch, k, heads, dh), and the slot mask."""
         if not self._project_inputs_first:
@@ -364,6 +401,11 @@ class LinformerAttention(keras.layers.Layer):
         )
 
         query_states = self.query_dense(query)
+        if self._fused_attention_applies(training, return_attention_scores):
+            context = self._fused_attention(
+                query_states, key_states, value_states, slot_mask
+            )
+            return self.output_dense(context)
         query_states = ops.multiply(
             query_states, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
         )
@@ -375,11 +417,7 @@ class LinformerAttention(keras.layers.Layer):
         # One rule for every projection kind: a slot that no real position
         # feeds (a pooling window over padding, an identity E's padded
         # column, a row that is all padding) is masked out of the softmax.
-        if len(slot_mask.shape) == 2:  # (batch, k): the same for all heads
-            softmax_mask = slot_mask[:, None, None, :]
-        else:  # (batch, heads, k)
-            softmax_mask = slot_mask[:, :, None, :]
-        weights = self._softmax(scores, mask=softmax_mask)
+        weights = self._softmax(scores, mask=_slot_mask_4d(slot_mask))
         weights = ops.cast(weights, value_states.dtype)
         dropped = self._dropout_layer(weights, training=training)
         context = ops.einsum("bhtk,bkhd->bthd", dropped, value_states)
@@ -483,6 +521,13 @@ class LinformerAttention(keras.layers.Layer):
             config.get("shared_projection"), config.get("name")
         )
         return cls(**config)
+
+
+def _slot_mask_4d(slot_mask):
+    """(batch, k) or (batch, heads, k) -> broadcastable to (b, h, T, k)."""
+    if len(slot_mask.shape) == 2:  # the same for all heads
+        return slot_mask[:, None, None, :]
+    return slot_mask[:, :, None, :]
 
 
 def validate_sharing(

@@ -185,8 +185,11 @@ class SequenceProjection(keras.layers.Layer):
         width = n / k
         share = SOFTMAX_WINDOW_SHARE
         gap = math.log(share * max(n - width, 1.0) / ((1 - share) * width))
-        logits = ops.where(inside, 0.0, -gap)
-        return ops.cast(ops.broadcast_to(logits, shape), dtype or "float32")
+        logits = ops.cast(ops.where(inside, 0.0, -gap), dtype or "float32")
+        # A new tensor of `shape` (one (n, k) block per head): under PyTorch
+        # `broadcast_to` is a view whose elements share memory, which a
+        # variable then refuses to `assign` into (weight loading included).
+        return ops.zeros(shape, dtype or "float32") + logits
 
     def build(self, inputs_shape=None, padding_mask_shape=None):
         if self.projection != "mean" and self.projection != "max":

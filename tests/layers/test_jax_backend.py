@@ -27,7 +27,8 @@ SUBSET = (
     "or keras_save_and_load or fully_padded_row_is_finite or keras_mask "
     "or slot_mask or (fit_lowers_loss and jit and mixed_float16) "
     "or (layerwise_sharing and linear) or (encoder and matches_reference) "
-    "or model_from_json or clone or keras_file or identity or real_length"
+    "or model_from_json or clone or keras_file or identity or real_length "
+    "or fused_attention"
 )
 
 

@@ -374,6 +374,30 @@ def test_fully_padded_row_is_finite(sharing, projection, rng):
     assert np.isfinite(to_numpy(scores)).all()
 
 
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_fused_attention_equals_explicit_path(sharing, projection, rng):
+    """Under JAX and PyTorch, inference runs through
+    `keras.ops.dot_product_attention`: the explicit path's numbers on a
+    padded batch shorter than n, an all-padding row included."""
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip(
+            "TensorFlow keeps the explicit path (its dot_product_attention "
+            "has no fused kernel); test_jax_backend.py runs this under JAX"
+        )
+    layer = make_layer(sharing, projection)
+    x = rng.normal(size=(3, 10, DIM)).astype("float32")
+    mask = padding_mask(10, [10, 4, 0])
+    layer(x, padding_mask=mask)  # builds
+    randomize_weights(layer, rng)
+    assert layer._fused_attention_applies(False, False)
+    assert not layer._fused_attention_applies(False, True)
+    fused = to_numpy(layer(x, padding_mask=mask))
+    explicit, _ = layer(x, padding_mask=mask, return_attention_scores=True)
+    assert np.isfinite(fused).all()
+    np.testing.assert_allclose(fused, to_numpy(explicit), atol=1e-5)
+
+
 @pytest.mark.parametrize("projection", PROJECTIONS)
 def test_fully_padded_row_has_finite_gradients(
     projection, rng, tensorflow_only
