@@ -13,6 +13,7 @@ GRID_COLUMNS = [
     "paper_time_ratio",
     "bound_time_ratio",
     "fraction_of_bound",
+    "flop_fraction_of_bound",
     "linformer_train_time_s",
     "standard_train_time_s",
     "train_time_ratio",
@@ -83,7 +84,9 @@ def format_grid(result, quantity):
         "bound": "fraction_of_bound",
         "training": "train_time_ratio",
     }[quantity]
-    paper_key = f"paper_{key}"
+    paper_key = (
+        "flop_fraction_of_bound" if quantity == "bound" else f"paper_{key}"
+    )
     cells = {(c["n"], c["k"]): c for c in result.grid}
     ns = sorted({n for n, _ in cells})
     ks = sorted({k for _, k in cells})
@@ -92,7 +95,8 @@ def format_grid(result, quantity):
         "time": "Time saved (standard time / Linformer time)",
         "memory": "Memory saved (standard peak / Linformer peak)",
         "bound": "Time saved as a fraction of the k = 1 bound for its n "
-        "(time ratio / the k = 1 Linformer's time ratio)",
+        "(time ratio / the k = 1 Linformer's time ratio); in parentheses, "
+        "the fraction the matmul FLOPs allow (k = 1 FLOPs / this k's)",
         "training": "Training step time saved (standard / Linformer: "
         "forward, backward, AdamW update)",
     }[quantity]
@@ -112,7 +116,12 @@ def format_grid(result, quantity):
             paper_value = cell.get(paper_key)
             text = _num(cell.get(key))
             if paper_value is not None:
-                text += f" ({paper_value:g})"
+                shown = (
+                    f"{paper_value:.2f}"
+                    if quantity == "bound"
+                    else f"{paper_value:g}"
+                )
+                text += f" ({shown})"
             row += text.rjust(width)
         lines.append(row)
     return "\n".join(lines)

@@ -497,6 +497,10 @@ def _measure_row(
         )
         linformer_flops = flops_lib.backbone_flops("linformer", k=k, **widths)
         standard_flops = flops_lib.backbone_flops("standard", **widths)
+        # The fraction of the bound a cell would reach if every op ran at
+        # the same speed: the k-dependent work alone keeps large k far
+        # below the k = 1 bound.
+        bound_flops = flops_lib.backbone_flops("linformer", k=1, **widths)
         paper_time = paper.paper_ratio(paper.PAPER_TIME_RATIO, n, k)
         paper_memory = paper.paper_ratio(paper.PAPER_MEMORY_RATIO, n, k)
         rows.append(
@@ -513,6 +517,7 @@ def _measure_row(
                 "paper_time_ratio": paper_time,
                 "bound_time_ratio": bound_ratio,
                 "fraction_of_bound": _ratio(time_ratio, bound_ratio),
+                "flop_fraction_of_bound": bound_flops / linformer_flops,
                 "linformer_train_time_s": times.get(label, {}).get(
                     "train_time_s"
                 ),

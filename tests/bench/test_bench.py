@@ -127,6 +127,9 @@ def test_tiny_grid_returns_a_result_per_cell_and_files_parse_back(
         assert cell["fraction_of_bound"] == pytest.approx(
             cell["time_ratio"] / cell["bound_time_ratio"]
         )
+        # k = 1 does fewer matmul FLOPs than any k: the FLOP ceiling of the
+        # fraction is below 1.
+        assert 0 < cell["flop_fraction_of_bound"] < 1
         assert cell["train_time_ratio"] == pytest.approx(
             cell["standard_train_time_s"] / cell["linformer_train_time_s"]
         )

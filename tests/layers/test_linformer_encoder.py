@@ -282,6 +282,25 @@ def test_mixed_precision_outputs_are_finite_at_n_4096(mixed_precision, rng):
     assert np.isfinite(to_numpy(outputs)).all()
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_computes_the_float32_function(policy, rng):
+    """Half precision runs the feed-forward on 3-D inputs, float32 on 2-D
+    rows (the smaller memory peak for each in TensorFlow): the same
+    function, to half precision's rounding, on a padded batch."""
+    x = rng.normal(size=(3, N, DIM)).astype("float32")
+    mask = padding_mask(N, [N, 9, 3])
+    reference = make_encoder()
+    reference(x, padding_mask=mask)  # builds
+    randomize_weights(reference, rng, scale=0.3)
+    expected = to_numpy(reference(x, padding_mask=mask))
+    half = make_encoder(dtype=policy)
+    half(x, padding_mask=mask)
+    half.set_weights(reference.get_weights())
+    outputs = to_numpy(half(x, padding_mask=mask))
+    real = mask[..., None].repeat(DIM, axis=-1)
+    np.testing.assert_allclose(outputs[real], expected[real], atol=0.1)
+
+
 def test_get_config_from_config_round_trip(rng):
     encoder = make_encoder(
         "key_value",
