@@ -12,8 +12,9 @@ by side in one process, and the bfloat16 / float32 ratio of each:
   (768 x 3072), which TensorFlow fuses into one oneDNN kernel
   (`_MklNativeFusedMatMul`);
 - `matmul`: the same matmul without the bias (not fused);
-- `feedforward_dense`: a `keras.layers.Dense(3072, activation="gelu")` on the
-  (n x 768) rows: the feed-forward intermediate of `LinformerEncoder`;
+- `feedforward_rows`: a `keras.layers.Dense(3072, activation="gelu")` on the
+  (n x 768) rows, as `LinformerEncoder` runs it in float32;
+- `feedforward_3d`: the same on (1, n, 768), as it runs in half precision;
 - `layer_normalization`: `keras.layers.LayerNormalization` on (1, n, 768);
 - `linformer_attention`: `LinformerAttention` (12 heads, k) on (1, n, 768);
 - `backbone`: `LinformerBackbone` (1 layer, layerwise sharing, linear).
@@ -69,11 +70,14 @@ def _part(name, n, k, policy):
             return tf.nn.bias_add(y, bias) if name == "fused_matmul_bias" else y
 
         return tf.function(fn, input_signature=[rows]), _rows(dtype)
-    if name == "feedforward_dense":
+    if name in ("feedforward_rows", "feedforward_3d"):
         layer = keras.layers.Dense(
             INTERMEDIATE, activation="gelu", dtype=policy
         )
-        return tf.function(layer, input_signature=[rows]), _rows(dtype)
+        if name == "feedforward_rows":
+            return tf.function(layer, input_signature=[rows]), _rows(dtype)
+        fn = tf.function(layer, input_signature=[sequence])
+        return fn, _sequence(dtype)
     if name == "layer_normalization":
         layer = keras.layers.LayerNormalization(dtype=policy)
         return tf.function(layer, input_signature=[sequence]), _sequence(dtype)
@@ -116,7 +120,8 @@ def _sequence(dtype):
 PARTS = (
     "fused_matmul_bias",
     "matmul",
-    "feedforward_dense",
+    "feedforward_rows",
+    "feedforward_3d",
     "layer_normalization",
     "linformer_attention",
     "backbone",
