@@ -69,7 +69,7 @@ def _mib_spread(value, spread):
     """`median (min-max)` in MiB; the median alone without a spread."""
     if value is None or not spread or spread[0] == spread[1]:
         return _mib(value)
-    return f"{_mib(value)} ({spread[0] / 2**20:.0f}-{spread[1] / 2**20:.0f})"
+    return f"{_mib(value)} ({_mib(spread[0])}-{_mib(spread[1])})"
 
 
 def _num(value, digits=2):

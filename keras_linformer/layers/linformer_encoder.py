@@ -218,22 +218,19 @@ class LinformerEncoder(keras.layers.Layer):
         residual = x
         if self.normalize_first:
             x = self._feedforward_layer_norm(x)
-        if self.compute_dtype == "float32":
-            # On (batch * L, d) rows the dense layers are 2-D matmuls that
-            # TensorFlow fuses with the bias and activation; on 3-D inputs
-            # it keeps extra copies of the (L x intermediate_dim) activation
-            # alive (100 against 64 MiB at L = 4096). In bfloat16 the fused
-            # kernel allocates a float32 copy of its output, so there the
-            # 3-D path is the smaller one (68.5 against 81 MiB; BENCHMARKS.md).
-            # Same numbers either way.
-            sequence_shape = ops.shape(x)
-            x = ops.reshape(x, (-1, sequence_shape[-1]))
-            x = self._feedforward_intermediate_dense(x)
-            x = self._feedforward_output_dense(x)
-            x = ops.reshape(x, sequence_shape)
-        else:
-            x = self._feedforward_intermediate_dense(x)
-            x = self._feedforward_output_dense(x)
+        # On (batch * L, d) rows the dense layers are 2-D matmuls that
+        # TensorFlow fuses with the bias and activation: in float32 that
+        # keeps fewer copies of the (L x intermediate_dim) activation than
+        # 3-D inputs (64 against 100 MiB at L = 4096). In bfloat16 on CPU
+        # the fused oneDNN kernel adds a float32 buffer of its output (95
+        # against 50 MiB), but the unfused 3-D path made a Linformer layer
+        # 24 to 56% slower there, so rows it is for every dtype
+        # (BENCHMARKS.md, "Mixed precision").
+        sequence_shape = ops.shape(x)
+        x = ops.reshape(x, (-1, sequence_shape[-1]))
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        x = ops.reshape(x, sequence_shape)
         x = self._feedforward_dropout(x, training=training)
         x = x + residual
         if not self.normalize_first:

@@ -284,8 +284,8 @@ def test_mixed_precision_outputs_are_finite_at_n_4096(mixed_precision, rng):
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_computes_the_float32_function(policy, rng):
-    """Half precision runs the feed-forward on 3-D inputs, float32 on 2-D
-    rows (the smaller memory peak for each in TensorFlow): the same
+    """Under half precision the encoder (the feed-forward on 2-D rows, the
+    attention's softmax in bfloat16 or float32) computes the float32
     function, to half precision's rounding, on a padded batch."""
     x = rng.normal(size=(3, N, DIM)).astype("float32")
     mask = padding_mask(N, [N, 9, 3])
