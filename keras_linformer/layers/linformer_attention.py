@@ -291,9 +291,13 @@ class LinformerAttention(keras.layers.Layer):
         float32, which doubles the (h x T x k) scores' memory under
         bfloat16, so TensorFlow keeps the explicit path. As in
         `keras.layers.MultiHeadAttention`, returned scores and active
-        dropout need the explicit path too.
+        dropout need the explicit path too, and so does float16: JAX's
+        attention then asks for a float16 x float16 -> float32 product,
+        which its CPU backend refuses when differentiating a compiled step.
         """
         if keras.backend.backend() not in ("jax", "torch"):
+            return False
+        if self.compute_dtype == "float16":
             return False
         dropout_active = bool(training) and self.dropout > 0.0
         return not (return_attention_scores or dropout_active)
