@@ -38,8 +38,8 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 from keras_linformer.bench import backends  # noqa: E402
 from keras_linformer.bench import memory as memory_lib  # noqa: E402
+from keras_linformer.bench import worker  # noqa: E402
 from keras_linformer.layers import LinformerAttention  # noqa: E402
-from keras_linformer.models import LinformerBackbone  # noqa: E402
 
 HIDDEN, HEADS, INTERMEDIATE = 768, 12, 3072
 POLICIES = ("float32", "mixed_bfloat16")
@@ -86,18 +86,18 @@ def _part(name, n, k, policy):
         fn = tf.function(lambda x: layer(x, x), input_signature=[sequence])
         return fn, _sequence(dtype)
     if name == "backbone":
-        model = LinformerBackbone(
-            vocabulary_size=8192,
-            num_layers=1,
-            num_heads=HEADS,
-            hidden_dim=HIDDEN,
-            intermediate_dim=INTERMEDIATE,
-            max_sequence_length=n,
-            projected_dim=k,
-            projection="linear",
-            sharing="layerwise",
-            dtype=policy,
-        )
+        # The bench's model: layerwise sharing, linear projection.
+        task = {
+            "vocabulary_size": 8192,
+            "num_layers": 1,
+            "num_heads": HEADS,
+            "hidden_dim": HIDDEN,
+            "intermediate_dim": INTERMEDIATE,
+            "n": n,
+            "dropout": 0.1,
+            "dtype": policy.name,
+        }
+        model = worker.build_backbone("linformer", task, projected_dim=k)
         spec = tf.TensorSpec((1, None), tf.int32)
         fn = tf.function(
             lambda ids: model(
