@@ -446,8 +446,8 @@ def _measure_row(
     Memory comes from `_measure_memory`; one more subprocess times every
     model of the row (and the k = 1 bound) in turns, and with `training`
     another one times their training steps, so that a training step that
-    runs out of memory (the standard model's at n = 8192 needs more than
-    24 GiB) costs only the training figures of its row.
+    runs out of memory costs only the training figures of its row (with
+    both in one process, the n = 8192 row was killed on a 24 GiB machine).
     """
     specs = [("standard", {"kind": "standard"})] + [
         (f"linformer_k{k}", {"kind": "linformer", "k": k}) for k in row_ks
