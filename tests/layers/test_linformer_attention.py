@@ -377,25 +377,36 @@ def test_fully_padded_row_is_finite(sharing, projection, rng):
 @pytest.mark.parametrize("sharing", SHARING)
 @pytest.mark.parametrize("projection", PROJECTIONS)
 def test_fused_attention_equals_explicit_path(sharing, projection, rng):
-    """Under JAX and PyTorch, inference runs through
-    `keras.ops.dot_product_attention`: the explicit path's numbers on a
-    padded batch shorter than n, an all-padding row included."""
-    if keras.backend.backend() == "tensorflow":
-        pytest.skip(
-            "TensorFlow keeps the explicit path (its dot_product_attention "
-            "has no fused kernel); test_jax_backend.py runs this under JAX"
-        )
+    """The `keras.ops.dot_product_attention` path (taken under JAX and
+    PyTorch; forced here, so that it also runs under TensorFlow) gives the
+    explicit path's numbers on a padded batch shorter than n, an
+    all-padding row included."""
     layer = make_layer(sharing, projection)
     x = rng.normal(size=(3, 10, DIM)).astype("float32")
     mask = padding_mask(10, [10, 4, 0])
     layer(x, padding_mask=mask)  # builds
     randomize_weights(layer, rng)
-    assert layer._fused_attention_applies(False, False)
-    assert not layer._fused_attention_applies(False, True)
-    fused = to_numpy(layer(x, padding_mask=mask))
     explicit, _ = layer(x, padding_mask=mask, return_attention_scores=True)
+    layer._fused_attention_applies = lambda *args: True
+    fused = to_numpy(layer(x, padding_mask=mask))
     assert np.isfinite(fused).all()
     np.testing.assert_allclose(fused, to_numpy(explicit), atol=1e-5)
+
+
+def test_fused_attention_is_taken_where_backends_fuse():
+    layer = make_layer()
+    layer.build((2, N, DIM))
+    fuses = keras.backend.backend() in ("jax", "torch")
+    assert layer._fused_attention_applies(False, False) == fuses
+    assert not layer._fused_attention_applies(False, True)  # scores
+    assert make_layer(dropout=0.0)._fused_attention_applies(True, False) == (
+        fuses
+    )
+    dropout = make_layer(dropout=0.5)
+    assert not dropout._fused_attention_applies(True, False)
+    assert dropout._fused_attention_applies(False, False) == fuses
+    half = make_layer(dtype="mixed_float16")
+    assert not half._fused_attention_applies(False, False)
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS)
