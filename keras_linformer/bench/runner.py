@@ -300,6 +300,11 @@ def run_benchmark(
     Returns:
         A `BenchmarkResult`.
     """
+    if not isinstance(memory_runs, int) or memory_runs < 1:
+        raise ValueError(
+            "`memory_runs` must be an integer >= 1 (processes measuring each "
+            f"model's memory). Received: memory_runs={memory_runs!r}"
+        )
     started = time.time()
     gpu = _has_gpu()
     layers_note = "given"

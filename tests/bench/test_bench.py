@@ -211,6 +211,14 @@ def test_long_and_efficiency_in_process(tensorflow_only):
     assert "Linformer alone" in report.format_report(result)
 
 
+@pytest.mark.parametrize("memory_runs", [0, -1, 1.5])
+def test_memory_runs_must_be_a_positive_integer(memory_runs):
+    with pytest.raises(
+        ValueError, match=r"memory_runs.*>= 1.*" + str(memory_runs)
+    ):
+        runner.run_benchmark(memory_runs=memory_runs, verbose=False, **TINY)
+
+
 def test_the_recorded_command_is_the_one_typed(monkeypatch):
     parser = add_bench_arguments(argparse.ArgumentParser())
     argv = ["--long", "--repeats", "3"]
