@@ -176,7 +176,7 @@ def main(argv=None):
         for policy in POLICIES:
             peaks = row[policy]["runs_bytes"]
             cells.append(
-                f"{statistics.median(peaks) / 2**20:.1f} "
+                f"{row[policy]['median_bytes'] / 2**20:.1f} "
                 f"({min(peaks) / 2**20:.0f}-{max(peaks) / 2**20:.0f})"
             )
         print(f"{name:<22} {cells[0]:>16} {cells[1]:>16} {ratio:>6.2f}")

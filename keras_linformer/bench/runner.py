@@ -356,7 +356,6 @@ def run_benchmark(
         "dropout": dropout,
         "dtype": dtype,
         "jit_compile": jit_compile,
-        "measure_training": False,
         "memory_method": settings["memory_method"],
         "warmup": warmup,
         "repeats": repeats,
@@ -482,6 +481,10 @@ def _measure_row(
         standard_time, times.get("linformer_k1", {}).get("time_s")
     )
     standard_train = times.get("standard", {}).get("train_time_s")
+    standard_flops = flops_lib.backbone_flops("standard", **widths)
+    # The fraction of the bound a cell would reach if every op ran at the
+    # same speed: the k-dependent work alone keeps large k far below it.
+    bound_flops = flops_lib.backbone_flops("linformer", k=1, **widths)
     rows = []
     for k in row_ks:
         label = f"linformer_k{k}"
@@ -501,11 +504,6 @@ def _measure_row(
             memory[label].get("rss_bytes"),
         )
         linformer_flops = flops_lib.backbone_flops("linformer", k=k, **widths)
-        standard_flops = flops_lib.backbone_flops("standard", **widths)
-        # The fraction of the bound a cell would reach if every op ran at
-        # the same speed: the k-dependent work alone keeps large k far
-        # below the k = 1 bound.
-        bound_flops = flops_lib.backbone_flops("linformer", k=1, **widths)
         paper_time = paper.paper_ratio(paper.PAPER_TIME_RATIO, n, k)
         paper_memory = paper.paper_ratio(paper.PAPER_MEMORY_RATIO, n, k)
         rows.append(

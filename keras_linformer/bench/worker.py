@@ -128,7 +128,8 @@ def run_models(task):
     `memory_method="allocator"`) is exact for any number of models. Then,
     with `task["measure_time"]`, every model is timed, repeats interleaved
     and the order alternated, so that load from other processes hits all
-    of them alike.
+    of them alike; with `task["measure_training"]`, so are their training
+    steps.
     """
     import keras
 
@@ -167,8 +168,9 @@ def run_models(task):
     full = backend.inputs(task, n)
     short = backend.inputs(task, min(n, SHORT_WARMUP_LENGTH))
     sync = backend.sync
-    for label in labels:
-        sync(forwards[label](short))  # traces the graph, starts the runtime
+    if memory_labels or measure_time:  # a training-only run needs no trace
+        for label in labels:
+            sync(forwards[label](short))  # traces, starts the runtime
     for label in memory_labels:
         meter = memory_lib.PeakMeter(backend.allocator())
         meter.start()

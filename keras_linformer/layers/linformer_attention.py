@@ -174,6 +174,11 @@ class LinformerAttention(keras.layers.Layer):
         # Project the input before the dense layer where E is one linear
         # map for all heads: same numbers, two (L x d x d) matmuls fewer.
         self._project_inputs_first = sharing != "none" and projection != "max"
+        # See `_fused_attention_applies`; fixed for the layer's lifetime.
+        self._fused_attention_available = (
+            keras.backend.backend() in ("jax", "torch")
+            and self.compute_dtype != "float16"
+        )
 
     def _common_kwargs(self):
         return dict(
@@ -295,12 +300,10 @@ class LinformerAttention(keras.layers.Layer):
         attention then asks for a float16 x float16 -> float32 product,
         which its CPU backend refuses when differentiating a compiled step.
         """
-        if keras.backend.backend() not in ("jax", "torch"):
-            return False
-        if self.compute_dtype == "float16":
-            return False
         dropout_active = bool(training) and self.dropout > 0.0
-        return not (return_attention_scores or dropout_active)
+        return self._fused_attention_available and not (
+            return_attention_scores or dropout_active
+        )
 
     def _fused_attention(self, query_states, key_states, value_states, slots):
         """softmax(Q K'^T / sqrt(dh)) V' over the fed slots, (b, T, h, dv).
