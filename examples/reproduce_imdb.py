@@ -17,6 +17,9 @@ length-robust candidates of `SequenceProjection`:
   rescaled by sqrt(n / L_real));
 - `k128-softmax`, `k256-softmax`: `"softmax"` (slots normalized over the
   real rows, initialized to window means);
+- `k128-stretched`, `k256-stretched`: `"stretched_softmax"` (`"softmax"`
+  with its logits stretched over each document's real positions, so that
+  a short review still spreads over all k slots);
 - `k128-documents`: `"linear"`, pretrained on single reviews instead of
   packed blocks (`--samples documents`);
 - `k128-mean`: mean pooling.
@@ -57,6 +60,8 @@ RUNS = {
     "k256": ("linformer", 256, "linear", "blocks"),
     "k256-softmax": ("linformer", 256, "softmax", "blocks"),
     "k256-scaled": ("linformer", 256, "scaled_linear", "blocks"),
+    "k128-stretched": ("linformer", 128, "stretched_softmax", "blocks"),
+    "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
 }
 
 FULL = dict(

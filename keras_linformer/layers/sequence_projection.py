@@ -5,7 +5,15 @@ import math
 import keras
 from keras import ops
 
-PROJECTIONS = ("linear", "scaled_linear", "softmax", "mean", "max", "conv")
+PROJECTIONS = (
+    "linear",
+    "scaled_linear",
+    "softmax",
+    "stretched_softmax",
+    "mean",
+    "max",
+    "conv",
+)
 # What the backbone and the command line use unless told otherwise: on IMDB
 # fine-tuning with padded reviews it is level with the standard model where
 # the paper's "linear" is not (docs/results.md). The layers keep the paper's
@@ -15,10 +23,12 @@ DEFAULT_PROJECTION = "softmax"
 WINDOWED_PROJECTIONS = ("mean", "max", "conv")
 # Kinds whose fed slots are averages (weights summing to 1): E^T 1 is the
 # slot mask itself, so the bias term needs no second projection.
-NORMALIZED_PROJECTIONS = ("softmax", "mean")
-# Kinds that hold an (n, k) matrix, sliced to its first L rows.
-MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax")
-# At initialization a "softmax" slot puts this share of its weight on its own
+NORMALIZED_PROJECTIONS = ("softmax", "stretched_softmax", "mean")
+# Kinds that hold an (n, k) matrix (of weights or of logits).
+MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax", "stretched_softmax")
+# Kinds whose (n, k) logits give each slot a softmax over the real rows.
+SOFTMAX_PROJECTIONS = ("softmax", "stretched_softmax")
+# At initialization a softmax slot puts this share of its weight on its own
 # window of n / k positions (the rest spread evenly over the other rows).
 SOFTMAX_WINDOW_SHARE = 0.95
 
@@ -82,6 +92,13 @@ class SequenceProjection(keras.layers.Layer):
       as window means: slot j puts 95% of its weight evenly on positions
       `[j n / k, (j + 1) n / k)`, the rest evenly on the other rows. A
       learnable generalization of `"mean"`.
+    - `"stretched_softmax"`: `"softmax"` with A stretched over the real
+      positions instead of sliced to the first L rows: the real position of
+      rank r (0-based, among L_real) reads row `floor((r + 1/2) n / L_real)`
+      of A. So every document, short or long, spreads over all k slots:
+      with the window-mean start, a slot averages about `L_real / k`
+      positions, and a document of at most k real positions keeps one slot
+      per position. On a full block it equals `"softmax"`.
     - `"mean"` / `"max"`: pooling over consecutive windows of `n / k`
       positions, padded positions excluded; no weights.
     - `"conv"`: a 1-D convolution along the sequence with kernel size and
@@ -96,14 +113,16 @@ class SequenceProjection(keras.layers.Layer):
     Args:
         sequence_length: int. n, the longest input length accepted.
         projected_dim: int. k, the number of slots after projection.
-        projection: string. One of `"linear"`, `"mean"`, `"max"`, `"conv"`.
+        projection: string. One of `"linear"`, `"scaled_linear"`,
+            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
+            `"conv"`.
         num_heads: int or `None`. If set, one projection per head.
         initializer: initializer for the matrix (linear kinds), the logits
             (`"softmax"`) or the convolution kernel. Defaults to a truncated
             normal with standard deviation `1 / sqrt(positions per slot)`
             (n for the linear kinds, n / k for conv), so the norm of
             projected vectors does not grow with n; and to window-mean
-            logits for `"softmax"`.
+            logits for the softmax kinds.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `dtype` etc.
 
@@ -164,7 +183,7 @@ class SequenceProjection(keras.layers.Layer):
         return self.projection != "max"
 
     def _default_initializer(self):
-        if self.projection == "softmax":
+        if self.projection in SOFTMAX_PROJECTIONS:
             return self._window_mean_logits
         fan_in = (
             self.pool_size
@@ -174,7 +193,7 @@ class SequenceProjection(keras.layers.Layer):
         return keras.initializers.TruncatedNormal(stddev=1 / math.sqrt(fan_in))
 
     def _window_mean_logits(self, shape, dtype=None):
-        """Logits 0 inside slot j's window, -gap outside (`"softmax"`).
+        """Logits 0 inside slot j's window, -gap outside (softmax kinds).
 
         Position l belongs to window floor(l k / n). The gap puts
         `SOFTMAX_WINDOW_SHARE` of a full-length slot's weight on its window.
@@ -278,13 +297,13 @@ class SequenceProjection(keras.layers.Layer):
         return projected, slot_mask
 
     def _project_matrix(self, inputs, mask, length):
-        """The linear kinds and `"softmax"`: an (L, k) matrix per example
+        """The linear and softmax kinds: an (L, k) matrix per example
         (shared by the batch for the linear kinds)."""
         batch_size = ops.shape(inputs)[0]
+        if self.projection in SOFTMAX_PROJECTIONS:
+            return self._project_softmax(inputs, mask, length)
         # (n, k) or (heads, n, k), sliced to the first L rows.
         kernel = ops.cast(self.kernel, inputs.dtype)[..., :length, :]
-        if self.projection == "softmax":
-            return self._project_softmax(inputs, mask, kernel, length)
         if self.num_heads is None:
             # (k, L) @ (batch, L, ...) -> (batch, k, ...)
             flat = ops.reshape(inputs, (batch_size, length, -1))
@@ -311,21 +330,50 @@ class SequenceProjection(keras.layers.Layer):
         scale = ops.cast(scale, projected.dtype)
         return ops.reshape(scale, (-1,) + (1,) * (len(projected.shape) - 1))
 
-    def _project_softmax(self, inputs, mask, logits, length):
+    def _stretched_rows(self, real):
+        """The row of A that each position reads (`"stretched_softmax"`).
+
+        The real position of rank r among L_real reads row
+        `floor((r + 1/2) n / L_real)`: the centre of its share of the
+        document, scaled to n. Padded positions get a row too; their
+        weight is zeroed anyway. Returns int32 of shape (batch, L).
+        """
+        real = ops.cast(real, "float32")
+        rank = ops.cumsum(real, axis=1) - 1.0
+        count = ops.maximum(ops.sum(real, axis=1, keepdims=True), 1.0)
+        rows = ops.floor((rank + 0.5) * self.sequence_length / count)
+        return ops.cast(ops.clip(rows, 0, self.sequence_length - 1), "int32")
+
+    def _softmax_logits(self, real, length):
+        """Each example's logits, slots first and rows last, float32.
+
+        `(batch, k, L)`, or `(batch, heads, k, L)` with `num_heads` set.
+        Slots first: the softmax runs over the last axis and the weights
+        multiply the inputs without a transpose (a softmax over another
+        axis costs transposes on every call). float32: the exp overflows in
+        float16; the weights are small next to the inputs.
+        """
+        table = ops.cast(self.kernel, "float32")  # (n, k) or (heads, n, k)
+        if self.projection == "softmax":
+            # The first L rows, the same for every example.
+            return ops.swapaxes(table[..., :length, :], -1, -2)[None]
+        # (batch, L, k), or (heads, batch, L, k): one row per position.
+        logits = ops.take(table, self._stretched_rows(real), axis=-2)
+        if self.num_heads is None:
+            return ops.swapaxes(logits, -1, -2)
+        return ops.transpose(logits, (1, 0, 3, 2))
+
+    def _project_softmax(self, inputs, mask, length):
         """Each slot: a softmax over the real rows of its logits column."""
         batch_size = ops.shape(inputs)[0]
-        # Slots first, rows last: the softmax runs over the last axis and
-        # the weights multiply the inputs without a transpose (a softmax
-        # over another axis costs transposes on every call). float32: the
-        # exp overflows in float16; the weights are small, (batch, k, L).
-        logits = ops.cast(ops.swapaxes(logits, -1, -2), "float32")
         real = ops.cast(mask, "bool")
+        logits = self._softmax_logits(real, length)
         if self.num_heads is None:
             real_rows = real[:, None, :]  # (batch, 1, L)
         else:
             real_rows = real[:, None, None, :]  # (batch, 1, 1, L)
         lowest = ops.cast(-1e9, "float32")
-        weights = ops.softmax(ops.where(real_rows, logits[None], lowest))
+        weights = ops.softmax(ops.where(real_rows, logits, lowest))
         # A row with no real position: all-zero weights, not a uniform mix.
         weights = ops.cast(ops.where(real_rows, weights, 0.0), inputs.dtype)
         if self.num_heads is None:

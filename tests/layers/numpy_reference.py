@@ -28,10 +28,10 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
     Args:
         x: (L, heads, dh) array, L <= n.
         mask: (L,) array, 1 at real positions.
-        projection: "linear", "scaled_linear", "softmax", "mean", "max" or
-            "conv".
+        projection: "linear", "scaled_linear", "softmax",
+            "stretched_softmax", "mean", "max" or "conv".
         kernel: linear kinds: (n, k), or (heads, n, k) for one matrix per
-            head; softmax: logits of those shapes; conv: (w,), or
+            head; the softmax kinds: logits of those shapes; conv: (w,), or
             (heads, w); unused for pooling.
 
     Returns:
@@ -43,15 +43,28 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
     n, k = sequence_length, projected_dim
     real = mask.astype(bool)
     x = x * mask[:, None, None]
-    if projection in ("linear", "scaled_linear", "softmax"):
+    if projection in (
+        "linear",
+        "scaled_linear",
+        "softmax",
+        "stretched_softmax",
+    ):
         kernel = to_numpy(kernel)
         if kernel.ndim == 2:
             kernel = np.broadcast_to(kernel, (num_heads,) + kernel.shape)
         projected = np.zeros((k,) + x.shape[1:])
         slot_mask = np.zeros((num_heads, k), bool)
         for head in range(num_heads):
-            e = np.array(kernel[head, :length, :])  # first L rows of (n, k)
-            if projection == "softmax":
+            if projection == "stretched_softmax":
+                # The r-th real position reads row floor((r + 1/2) n / L_real).
+                e = np.zeros((length, k))
+                count = max(real.sum(), 1)
+                for rank, position in enumerate(np.nonzero(real)[0]):
+                    row = int(np.floor((rank + 0.5) * n / count))
+                    e[position] = kernel[head, row]
+            else:
+                e = np.array(kernel[head, :length, :])  # first L rows of (n, k)
+            if projection in ("softmax", "stretched_softmax"):
                 # Each column: softmax over the real rows only.
                 logits = np.where(real[:, None], e, -np.inf)
                 if real.any():

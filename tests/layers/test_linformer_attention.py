@@ -178,7 +178,7 @@ def _identity_projection(layer, projection):
     for p in (layer.key_projection, layer.value_projection):
         if projection in ("linear", "scaled_linear"):
             p.kernel.assign(np.broadcast_to(np.eye(N), p.kernel.shape))
-        elif projection == "softmax":
+        elif projection in ("softmax", "stretched_softmax"):
             logits = np.where(np.eye(N, dtype=bool), 0.0, -1e4)
             p.kernel.assign(np.broadcast_to(logits, p.kernel.shape))
         elif projection == "conv":
@@ -205,9 +205,9 @@ def test_identity_projection_equals_multi_head_attention(
     """E = F = I at k = n is standard attention: on full blocks for every
     kind; on padded batches and inputs shorter than n for every kind whose
     slots can be unfed (DESIGN.md's slot-mask rule masks exactly the padded
-    positions). "scaled_linear" rescales short inputs and a "softmax" slot
-    always averages the real rows, so they differ from MHA there by
-    design."""
+    positions). "scaled_linear" rescales short inputs and a slot of a
+    softmax kind always averages the real rows, so they differ from MHA
+    there by design."""
     layer = make_layer(sharing, projection, k=N)
     x = rng.normal(size=(3, N, DIM)).astype("float32")
     layer.build(x.shape)
@@ -219,7 +219,7 @@ def test_identity_projection_equals_multi_head_attention(
     np.testing.assert_allclose(
         to_numpy(layer(x)), to_numpy(mha(x, x)), atol=1e-5
     )
-    if projection in ("scaled_linear", "softmax"):
+    if projection in ("scaled_linear", "softmax", "stretched_softmax"):
         return
     mask = padding_mask(N, [N, 9, 3])
     expected = to_numpy(mha(x, x, attention_mask=mask[:, None, :]))
@@ -559,7 +559,9 @@ def output_rms_ratio(projection, n=256, k=32, dim=32, seed=0):
     return rms[n // 4] / rms[n]
 
 
-@pytest.mark.parametrize("projection", ["scaled_linear", "softmax", "mean"])
+@pytest.mark.parametrize(
+    "projection", ["scaled_linear", "softmax", "stretched_softmax", "mean"]
+)
 def test_output_scale_does_not_depend_on_real_length(projection):
     """The length-robust kinds: a document a quarter of n long gets outputs
     of the size a full one gets (issue 11: within 1.5x)."""

@@ -44,7 +44,7 @@ class SequenceProjectionLayerTest(testing.TestCase):
         )
 
     def test_layer_length_robust_kinds(self):
-        for projection in ("scaled_linear", "softmax"):
+        for projection in ("scaled_linear", "softmax", "stretched_softmax"):
             self.run_layer_test(
                 SequenceProjection,
                 init_kwargs={
@@ -174,10 +174,11 @@ def test_zero_conv_weights_feed_nothing():
     np.testing.assert_array_equal(slot_mask, [[True, False, False, False]])
 
 
-def test_softmax_slots_are_averages_over_real_rows(rng):
-    """Each "softmax" slot is a convex combination of the real rows: on
-    constant inputs it returns the constant, at any real length."""
-    layer = SequenceProjection(N, K, projection="softmax")
+@pytest.mark.parametrize("projection", ["softmax", "stretched_softmax"])
+def test_softmax_slots_are_averages_over_real_rows(projection, rng):
+    """Each slot of a softmax kind is a convex combination of the real rows:
+    on constant inputs it returns the constant, at any real length."""
+    layer = SequenceProjection(N, K, projection=projection)
     layer.build()
     layer.kernel.assign(rng.normal(size=(N, K)).astype("float32"))
     mask = _padding_mask(3, N, [N, 7, 1])
@@ -201,6 +202,62 @@ def test_softmax_starts_as_window_means(rng):
         others = np.delete(x[0], slice(j * 8, (j + 1) * 8), axis=0).mean(0)
         expected = share * windows[j] + (1 - share) * others
         np.testing.assert_allclose(projected[j], expected, atol=1e-5)
+
+
+def test_stretched_softmax_equals_softmax_on_full_blocks(rng):
+    """With every position real, rank r reads row r: the same as slicing."""
+    softmax = SequenceProjection(N, K, projection="softmax", num_heads=HEADS)
+    stretched = SequenceProjection(
+        N, K, projection="stretched_softmax", num_heads=HEADS
+    )
+    softmax.build()
+    stretched.build()
+    logits = rng.normal(size=(HEADS, N, K)).astype("float32")
+    softmax.kernel.assign(logits)
+    stretched.kernel.assign(logits)
+    x = rng.normal(size=(2, N, HEADS, DIM)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(stretched(x)[0]),
+        keras.ops.convert_to_numpy(softmax(x)[0]),
+        atol=1e-6,
+    )
+
+
+def test_stretched_softmax_spreads_short_documents_over_all_slots(rng):
+    """Window logits with a wide gap: a document of k real positions, padded
+    to n or not, keeps one slot per position (in order), where `"softmax"`
+    puts it into its first k / (n / k) slots."""
+    n, k = 64, 8
+    hard_windows = keras.initializers.Constant(
+        np.where(
+            (np.arange(n)[:, None] * k) // n == np.arange(k)[None, :],
+            0.0,
+            -1e4,
+        )
+    )
+    layers = {
+        kind: SequenceProjection(
+            n, k, projection=kind, initializer=hard_windows
+        )
+        for kind in ("softmax", "stretched_softmax")
+    }
+    x = rng.normal(size=(2, n, DIM)).astype("float32")
+    mask = _padding_mask(2, n, [k, k])
+    mask[1] = False
+    mask[1, 3 : 3 + 2 * k : 2] = True  # k real positions with holes
+    stretched = keras.ops.convert_to_numpy(
+        layers["stretched_softmax"](x, padding_mask=mask)[0]
+    )
+    np.testing.assert_allclose(stretched[0], x[0, :k], atol=1e-5)
+    np.testing.assert_allclose(stretched[1], x[1][mask[1]], atol=1e-5)
+    unpadded = layers["stretched_softmax"](x[:1, :k])[0]
+    np.testing.assert_allclose(unpadded[0], x[0, :k], atol=1e-5)
+    # "softmax": slot 0 averages the whole document (its window of
+    # n / k = 8 rows holds all 8 real positions).
+    sliced = keras.ops.convert_to_numpy(
+        layers["softmax"](x, padding_mask=mask)[0]
+    )
+    np.testing.assert_allclose(sliced[0, 0], x[0, :k].mean(0), atol=1e-5)
 
 
 def test_scaled_linear_output_scale_does_not_depend_on_length(rng):
@@ -250,7 +307,9 @@ def test_projected_norm_does_not_grow_with_n(projection, rng):
     assert 0.5 < long / short < 2.0, (short, long)
 
 
-@pytest.mark.parametrize("projection", ["softmax", "mean", "max"])
+@pytest.mark.parametrize(
+    "projection", ["softmax", "stretched_softmax", "mean", "max"]
+)
 def test_pooled_norm_does_not_grow_with_n(projection, rng):
     def mean_row_norm(n):
         layer = SequenceProjection(n, 64, projection=projection)
@@ -314,7 +373,7 @@ def test_refusals(kwargs, match):
         SequenceProjection(**kwargs)
 
 
-@pytest.mark.parametrize("projection", ["linear", "scaled_linear", "softmax"])
+@pytest.mark.parametrize("projection", sequence_projection.MATRIX_PROJECTIONS)
 def test_matrix_kinds_allow_n_not_divisible_by_k(projection):
     validate_projection_args(10, 4, projection)
     layer = SequenceProjection(10, 4, projection=projection)
