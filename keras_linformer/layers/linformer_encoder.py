@@ -30,7 +30,9 @@ class LinformerEncoder(keras.layers.Layer):
         num_heads: int. Number of attention heads.
         sequence_length: int. n, the longest input length accepted.
         projected_dim: int. k, the projected length of keys and values.
-        projection: string. `"linear"`, `"mean"`, `"max"` or `"conv"`.
+        projection: string. `"linear"` (the paper's), `"scaled_linear"`,
+            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"` or
+            `"conv"`; see `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` shared by several layers

@@ -57,8 +57,9 @@ class LinformerBackbone(Backbone):
             nonuniform projected dimension; not with layerwise sharing).
         projection: string. `"softmax"` (the default: slots are averages
             over the real rows, so fine-tuning on padded documents of any
-            length keeps the scale the model was pretrained at), the
-            paper's `"linear"`, `"scaled_linear"`, `"mean"`, `"max"` or
+            length keeps the scale the model was pretrained at),
+            `"stretched_softmax"`, the paper's `"linear"`,
+            `"scaled_linear"`, `"mean"`, `"max"` or
             `"conv"`; see `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
