@@ -33,9 +33,11 @@ the script runs again, so the grid can be spread over several invocations).
     python examples/reproduce_imdb.py                  # full grid, 2 seeds
     python examples/reproduce_imdb.py --runs standard,k128 --seeds 0
     python examples/reproduce_imdb.py --quick          # a few minutes
+    python examples/reproduce_imdb.py --report-only    # tables of finished runs
 
 Writes `results.json` and `results.md` (the table over every finished run
-found under `--output-dir`) into `--output-dir`.
+found under `--output-dir`, and dev accuracy by review length) into
+`--output-dir`.
 """
 
 import json
@@ -63,6 +65,10 @@ RUNS = {
     "k128-stretched": ("linformer", 128, "stretched_softmax", "blocks"),
     "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
 }
+
+# Dev accuracy is also reported by review length in word pieces (before
+# truncation to n): [low, high), high None for no bound.
+LENGTH_BANDS = ((0, 256), (256, 512), (512, None))
 
 FULL = dict(
     num_layers=2,
@@ -128,6 +134,13 @@ def build_parser():
         default=None,
         help="Comma-separated seeds, each a full run (default: 0,1). "
         "Overrides --seed.",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Train nothing: rewrite results.json and results.md from the "
+        "finished runs (adding the length bands to results that lack "
+        "them).",
     )
     return parser
 
@@ -247,6 +260,98 @@ def table(results):
     return "\n".join(lines)
 
 
+def band_name(low, high):
+    return (
+        f"< {high}"
+        if low == 0
+        else (f">= {low}" if high is None else f"{low}-{high - 1}")
+    )
+
+
+def accuracy_by_length(preset_dir, dev_jsonl, batch_size):
+    """The fine-tuned preset's dev accuracy in each of `LENGTH_BANDS`.
+
+    Returns a list of `{"band", "examples", "accuracy"}` (accuracy `None`
+    for an empty band), from one pass of predictions in file order.
+    """
+    import numpy as np
+
+    from keras_linformer.training import data
+    from keras_linformer.training import recipes
+
+    task = recipes.load_preset(preset_dir, require_task=True)
+    preprocessor = task.preprocessor
+    texts, labels = data.read_labeled(dev_jsonl)
+    pieces = preprocessor.tokenizer(texts)
+    pieces = pieces.to_list() if hasattr(pieces, "to_list") else pieces
+    lengths = np.array([len(p) for p in pieces])
+    dataset = data.classification_dataset(
+        texts, labels, preprocessor, batch_size, 0, False
+    )
+    task.preprocessor = None  # the dataset is already preprocessed
+    predictions = task.predict(dataset, verbose=0).argmax(-1)
+    correct = predictions == np.asarray(labels)
+    bands = []
+    for low, high in LENGTH_BANDS:
+        inside = (lengths >= low) & (lengths < (high or np.inf))
+        count = int(inside.sum())
+        bands.append(
+            {
+                "band": band_name(low, high),
+                "examples": count,
+                "accuracy": float(correct[inside].mean()) if count else None,
+            }
+        )
+    return bands
+
+
+def length_table(results):
+    """Mean dev accuracy over seeds in each length band, and its difference
+    from the standard model's in the same band and n."""
+    names = [band_name(low, high) for low, high in LENGTH_BANDS]
+    header = " | ".join(f"{name} pieces" for name in names)
+    lines = [
+        f"| n | run | examples per band | {header} |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    means = {}
+    counts = {}
+    for result in results:
+        bands = result.get("accuracy_by_length")
+        if not bands:
+            continue
+        key = (result["sequence_length"], result["run"])
+        for band in bands:
+            if band["accuracy"] is not None:
+                means.setdefault(key + (band["band"],), []).append(
+                    band["accuracy"]
+                )
+            counts[band["band"]] = band["examples"]
+    keys = sorted(
+        {key[:2] for key in means},
+        key=lambda k: (k[0], list(RUNS).index(k[1])),
+    )
+    for n, run in keys:
+        cells = []
+        for name in names:
+            values = means.get((n, run, name))
+            if not values:
+                cells.append("n/a")
+                continue
+            mean = statistics.mean(values)
+            cell = f"{100 * mean:.1f}%"
+            reference = means.get((n, "standard", name))
+            if reference and run != "standard":
+                delta = 100 * (mean - statistics.mean(reference))
+                cell += f" ({delta:+.1f})"
+            cells.append(cell)
+        examples = ", ".join(str(counts.get(name, 0)) for name in names)
+        lines.append(
+            f"| {n} | {run} | {examples} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def finished_results(output_dir):
     """Every `result.json` under `output_dir`, in a stable order."""
     results = []
@@ -264,6 +369,13 @@ def _reuse(path, record):
         if previous.get("config") == record:
             return previous
     return None
+
+
+def _write_result(result_file, result):
+    tmp = result_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, result_file)  # never a half-written result
 
 
 def main(argv=None):
@@ -354,7 +466,11 @@ def main(argv=None):
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    text = table(results)
+    text = (
+        table(results) + "\n\nDev accuracy by review length (mean over seeds; "
+    )
+    text += "in brackets, points against the standard model):\n\n"
+    text += length_table(results)
     with open(os.path.join(args.output_dir, "results.md"), "w") as f:
         f.write(text + "\n")
     print()
@@ -388,8 +504,19 @@ def run_one(
     run_dir = os.path.join(args.output_dir, f"n{n}", f"seed{seed}", name)
     record = dict(model, size=size, seed=seed, data=train_jsonl)
     result_file = os.path.join(run_dir, "result.json")
-    if _reuse(result_file, record):
+    preset_dir = os.path.join(run_dir, "finetune", "preset")
+    previous = _reuse(result_file, record)
+    if not previous and args.report_only:
+        return
+    if previous:
         print(f"== n={n} seed={seed} {name}: reusing {result_file}", flush=True)
+        if "accuracy_by_length" not in previous and os.path.isdir(preset_dir):
+            # A result from before the length bands: add them once.
+            previous["accuracy_by_length"] = accuracy_by_length(
+                preset_dir, dev_jsonl, size["batch_size"]
+            )
+            _write_result(result_file, previous)
+            keras.backend.clear_session()
         return
     print(f"== n={n} seed={seed} {name}: {describe(model)}", flush=True)
     run_start = time.time()
@@ -431,6 +558,8 @@ def run_one(
         )
     )
     keras.backend.clear_session()
+    bands = accuracy_by_length(preset_dir, dev_jsonl, size["batch_size"])
+    keras.backend.clear_session()
     result = {
         "run": name,
         "seed": seed,
@@ -441,14 +570,12 @@ def run_one(
         "dev_examples": dev_examples,
         "pretrain_history": pretrain["history"],
         "finetune_history": finetune["history"],
+        "accuracy_by_length": bands,
         "seconds": time.time() - run_start,
         "config": record,
     }
     os.makedirs(run_dir, exist_ok=True)
-    tmp = result_file + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, result_file)  # never a half-written result
+    _write_result(result_file, result)
 
 
 if __name__ == "__main__":

@@ -96,28 +96,26 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     script = _load("reproduce_imdb")
     out = tmp_path / "imdb"
     runs = ["standard", "k128"]
-    code = script.main(
-        [
-            "--quick",
-            "--data-dir",
-            DATA_DIR,
-            "--output-dir",
-            str(out),
-            "--runs",
-            ",".join(runs),
-            "--max-train",
-            "64",
-            "--max-dev",
-            "32",
-            "--pretrain-steps",
-            "2",
-            "--finetune-steps",
-            "2",
-            "--verbose",
-            "0",
-        ]
-    )
-    assert code == 0
+    arguments = [
+        "--quick",
+        "--data-dir",
+        DATA_DIR,
+        "--output-dir",
+        str(out),
+        "--runs",
+        ",".join(runs),
+        "--max-train",
+        "64",
+        "--max-dev",
+        "32",
+        "--pretrain-steps",
+        "2",
+        "--finetune-steps",
+        "2",
+        "--verbose",
+        "0",
+    ]
+    assert script.main(arguments) == 0
     summary = json.loads((out / "results.json").read_text())
     assert sorted(r["run"] for r in summary["runs"]) == sorted(runs)
     for run in summary["runs"]:
@@ -129,9 +127,30 @@ def test_imdb_quick_writes_accuracies(tmp_path):
         assert run["dev_examples"] == 32
         ppl = run["pretrain_perplexity"]
         assert math.isfinite(ppl) and ppl > 1, (name, ppl)
+        # The length bands cover the dev set once and, weighted by their
+        # sizes, give the overall accuracy back.
+        bands = run["accuracy_by_length"]
+        assert sum(b["examples"] for b in bands) == 32, bands
+        weighted = sum(
+            b["accuracy"] * b["examples"] for b in bands if b["examples"]
+        )
+        assert weighted / 32 == pytest.approx(run["accuracy"], abs=1e-6)
     table = (out / "results.md").read_text()
     for name in runs:
         assert f"| {name} |" in table
+    assert "< 256 pieces" in table
+    assert table.count("| 128 | k128 |") == 2  # both tables
+
+    # A result from before the bands gets them when the script reuses it.
+    result_file = out / "n128" / "seed0" / "k128" / "result.json"
+    result = json.loads(result_file.read_text())
+    bands = result.pop("accuracy_by_length")
+    result_file.write_text(json.dumps(result))
+    # `--report-only` trains nothing: a run not finished stays unrun.
+    arguments[arguments.index("--runs") + 1] = "standard,k128,k128-softmax"
+    assert script.main(arguments + ["--report-only"]) == 0
+    assert json.loads(result_file.read_text())["accuracy_by_length"] == bands
+    assert not (out / "n128" / "seed0" / "k128-softmax").exists()
 
     # `keras-linformer evaluate` on the fine-tuned standard Transformer.
     from keras_linformer import cli
