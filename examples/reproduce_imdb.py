@@ -22,7 +22,7 @@ length-robust candidates of `SequenceProjection`:
   a short review still spreads over all k slots);
 - `k128-documents`: `"linear"`, pretrained on single reviews instead of
   packed blocks (`--samples documents`);
-- `k128-mean`: mean pooling.
+- `k128-mean`, `k128-max`: mean and max pooling (windows of n / k).
 
 n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
@@ -59,6 +59,7 @@ RUNS = {
     "k128-scaled": ("linformer", 128, "scaled_linear", "blocks"),
     "k128-documents": ("linformer", 128, "linear", "documents"),
     "k128-mean": ("linformer", 128, "mean", "blocks"),
+    "k128-max": ("linformer", 128, "max", "blocks"),
     "k256": ("linformer", 256, "linear", "blocks"),
     "k256-softmax": ("linformer", 256, "softmax", "blocks"),
     "k256-scaled": ("linformer", 256, "scaled_linear", "blocks"),
