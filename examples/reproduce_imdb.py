@@ -22,7 +22,8 @@ length-robust candidates of `SequenceProjection`:
   a short review still spreads over all k slots);
 - `k128-documents`: `"linear"`, pretrained on single reviews instead of
   packed blocks (`--samples documents`);
-- `k128-mean`, `k128-max`: mean and max pooling (windows of n / k).
+- `k128-mean`: mean pooling; `k128-max`, `k256-max`: max pooling (windows
+  of n / k).
 
 n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
@@ -63,6 +64,7 @@ RUNS = {
     "k256": ("linformer", 256, "linear", "blocks"),
     "k256-softmax": ("linformer", 256, "softmax", "blocks"),
     "k256-scaled": ("linformer", 256, "scaled_linear", "blocks"),
+    "k256-max": ("linformer", 256, "max", "blocks"),
     "k128-stretched": ("linformer", 128, "stretched_softmax", "blocks"),
     "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
 }
