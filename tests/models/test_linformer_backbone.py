@@ -110,7 +110,9 @@ class TestMasking:
 
 class TestProjectedDim:
     def test_nonuniform_projected_dim(self, make_backbone, rng):
-        backbone = make_backbone(projected_dim=[8, 2], vocabulary_size=VOCAB)
+        backbone = make_backbone(
+            projected_dim=[8, 2], projection="linear", vocabulary_size=VOCAB
+        )
         kernels = [
             layer._self_attention_layer.key_projection.kernel
             for layer in backbone.transformer_layers
@@ -154,7 +156,8 @@ class TestSharing:
     def test_projection_variable_count(
         self, make_backbone, sharing, expected_count, expected_shape
     ):
-        backbone = make_backbone(sharing=sharing)
+        # The (n, k) matrices of a matrix kind ("linear", the paper's E).
+        backbone = make_backbone(sharing=sharing, projection="linear")
         variables = projection_variables(backbone)
         assert len(variables) == expected_count
         assert all(tuple(v.shape) == expected_shape for v in variables)
@@ -164,8 +167,12 @@ class TestSharing:
         assert {id(v) for v in variables} <= set(weight_ids)
 
     def test_layerwise_is_one_variable_for_the_whole_model(self, make_backbone):
-        layerwise = make_backbone(sharing="layerwise", num_layers=3)
-        key_value = make_backbone(sharing="key_value", num_layers=3)
+        layerwise = make_backbone(
+            sharing="layerwise", num_layers=3, projection="linear"
+        )
+        key_value = make_backbone(
+            sharing="key_value", num_layers=3, projection="linear"
+        )
         projections = {
             id(projection)
             for layer in layerwise.transformer_layers
@@ -184,7 +191,7 @@ class TestSharing:
     ):
         import tensorflow as tf
 
-        backbone = make_backbone(sharing="layerwise")
+        backbone = make_backbone(sharing="layerwise", projection="linear")
         (shared,) = projection_variables(backbone)
         with tf.GradientTape() as tape:
             loss = keras.ops.sum(backbone(random_inputs(rng, 2, N)) ** 2)
