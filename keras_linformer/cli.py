@@ -75,8 +75,8 @@ def _add_model_arguments(parser, sequence_length):
         choices=PROJECTIONS,
         default=DEFAULT_PROJECTION,
         help="How keys and values are projected from n to k (default: "
-        "%(default)s, which keeps its accuracy on padded documents; "
-        "'linear' is the paper's).",
+        "%(default)s, pooling that keeps its accuracy on padded "
+        "documents and needs n divisible by k; 'linear' is the paper's).",
     )
     group.add_argument("--sharing", choices=SHARING_MODES, default="headwise")
     group.add_argument("--dropout", type=float, default=0.1)

@@ -55,12 +55,13 @@ class LinformerBackbone(Backbone):
         max_sequence_length: int. n, the longest input accepted.
         projected_dim: int, or a list with one int per layer (the paper's
             nonuniform projected dimension; not with layerwise sharing).
-        projection: string. `"softmax"` (the default: slots are averages
-            over the real rows, so fine-tuning on padded documents of any
-            length keeps the scale the model was pretrained at),
-            `"stretched_softmax"`, the paper's `"linear"`,
-            `"scaled_linear"`, `"mean"`, `"max"` or
-            `"conv"`; see `keras_linformer.layers.SequenceProjection` and
+        projection: string. `"max"` (the default: max pooling over
+            windows of n / k positions, padded positions excluded, so
+            fine-tuning on padded documents of any length keeps the scale
+            the model was pretrained at; n must be divisible by k),
+            `"softmax"`, `"stretched_softmax"`, `"mean"`, the paper's
+            `"linear"`, `"scaled_linear"` or `"conv"`; see
+            `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"` (one projection for every layer of the model).
