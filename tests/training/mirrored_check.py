@@ -91,6 +91,8 @@ def main(corpus, out):
                 intermediate_dim=32,
                 max_sequence_length=SEQUENCE_LENGTH,
                 projected_dim=4,
+                # The paper's E: one (n x k) matrix shared by every layer.
+                projection="linear",
                 sharing="layerwise",
                 dropout=0.0,
             )
