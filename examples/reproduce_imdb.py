@@ -241,8 +241,7 @@ def table(results):
         key: statistics.mean(r["accuracy"] for r in group)
         for key, group in groups.items()
     }
-    order = list(RUNS)
-    for key in sorted(groups, key=lambda k: (k[0], order.index(k[1]))):
+    for key in sorted(groups, key=_run_order):
         group = sorted(groups[key], key=lambda r: r["seed"])
         n, name = key
         reference = means.get((n, "standard"))
@@ -264,11 +263,16 @@ def table(results):
 
 
 def band_name(low, high):
-    return (
-        f"< {high}"
-        if low == 0
-        else (f">= {low}" if high is None else f"{low}-{high - 1}")
-    )
+    if low == 0:
+        return f"< {high}"
+    if high is None:
+        return f">= {low}"
+    return f"{low}-{high - 1}"
+
+
+def _run_order(key):
+    """Sort key of an (n, run) pair: by n, then in the order of `RUNS`."""
+    return key[0], list(RUNS).index(key[1])
 
 
 def accuracy_by_length(preset_dir, dev_jsonl, batch_size):
@@ -330,10 +334,7 @@ def length_table(results):
                     band["accuracy"]
                 )
             counts[band["band"]] = band["examples"]
-    keys = sorted(
-        {key[:2] for key in means},
-        key=lambda k: (k[0], list(RUNS).index(k[1])),
-    )
+    keys = sorted({key[:2] for key in means}, key=_run_order)
     for n, run in keys:
         cells = []
         for name in names:
@@ -470,10 +471,10 @@ def main(argv=None):
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
     text = (
-        table(results) + "\n\nDev accuracy by review length (mean over seeds; "
+        f"{table(results)}\n\nDev accuracy by review length (mean over "
+        "seeds; in brackets, points against the standard model):\n\n"
+        f"{length_table(results)}"
     )
-    text += "in brackets, points against the standard model):\n\n"
-    text += length_table(results)
     with open(os.path.join(args.output_dir, "results.md"), "w") as f:
         f.write(text + "\n")
     print()

@@ -11,6 +11,7 @@ from keras_linformer.layers.projection_sharing import (
 from keras_linformer.layers.projection_sharing import (
     serialize_shared_projection,
 )
+from keras_linformer.layers.sequence_projection import NONLINEAR_PROJECTIONS
 from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
 from keras_linformer.layers.sequence_projection import SequenceProjection
 from keras_linformer.layers.sequence_projection import validate_projection_args
@@ -173,7 +174,9 @@ class LinformerAttention(keras.layers.Layer):
         self.supports_masking = True
         # Project the input before the dense layer where E is one linear
         # map for all heads: same numbers, two (L x d x d) matmuls fewer.
-        self._project_inputs_first = sharing != "none" and projection != "max"
+        self._project_inputs_first = (
+            sharing != "none" and projection not in NONLINEAR_PROJECTIONS
+        )
         # See `_fused_attention_applies`; fixed for the layer's lifetime.
         self._fused_attention_available = (
             keras.backend.backend() in ("jax", "torch")

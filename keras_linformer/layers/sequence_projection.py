@@ -17,7 +17,7 @@ PROJECTIONS = (
 # What the backbone and the command line use unless told otherwise: on IMDB
 # fine-tuning with padded reviews, at n = 512 and 1024, max pooling is level
 # with the standard model, where the paper's "linear" is 4 to 7 points behind
-# and "softmax" 2.4 points behind at n = 1024 (docs/results.md). The layers
+# and "softmax" 2.5 points behind at n = 1024 (docs/results.md). The layers
 # keep the paper's "linear" as their default, as DESIGN.md's signatures have
 # it.
 DEFAULT_PROJECTION = "max"
@@ -30,6 +30,9 @@ NORMALIZED_PROJECTIONS = ("softmax", "stretched_softmax", "mean")
 MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax", "stretched_softmax")
 # Kinds whose (n, k) logits give each slot a softmax over the real rows.
 SOFTMAX_PROJECTIONS = ("softmax", "stretched_softmax")
+# Kinds that are not a linear map of the inputs: they cannot be applied
+# before the key and value dense layers.
+NONLINEAR_PROJECTIONS = ("max",)
 # At initialization a softmax slot puts this share of its weight on its own
 # window of n / k positions (the rest spread evenly over the other rows).
 SOFTMAX_WINDOW_SHARE = 0.95
@@ -184,7 +187,7 @@ class SequenceProjection(keras.layers.Layer):
     @property
     def is_linear_map(self):
         """True where projecting commutes with a dense layer (not for max)."""
-        return self.projection != "max"
+        return self.projection not in NONLINEAR_PROJECTIONS
 
     def _default_initializer(self):
         if self.projection in SOFTMAX_PROJECTIONS:
@@ -303,9 +306,9 @@ class SequenceProjection(keras.layers.Layer):
     def _project_matrix(self, inputs, mask, length):
         """The linear and softmax kinds: an (L, k) matrix per example
         (shared by the batch for the linear kinds)."""
-        batch_size = ops.shape(inputs)[0]
         if self.projection in SOFTMAX_PROJECTIONS:
             return self._project_softmax(inputs, mask, length)
+        batch_size = ops.shape(inputs)[0]
         # (n, k) or (heads, n, k), sliced to the first L rows.
         kernel = ops.cast(self.kernel, inputs.dtype)[..., :length, :]
         if self.num_heads is None:

@@ -178,7 +178,7 @@ def _identity_projection(layer, projection):
     for p in (layer.key_projection, layer.value_projection):
         if projection in ("linear", "scaled_linear"):
             p.kernel.assign(np.broadcast_to(np.eye(N), p.kernel.shape))
-        elif projection in ("softmax", "stretched_softmax"):
+        elif projection in sequence_projection.SOFTMAX_PROJECTIONS:
             logits = np.where(np.eye(N, dtype=bool), 0.0, -1e4)
             p.kernel.assign(np.broadcast_to(logits, p.kernel.shape))
         elif projection == "conv":
@@ -219,7 +219,9 @@ def test_identity_projection_equals_multi_head_attention(
     np.testing.assert_allclose(
         to_numpy(layer(x)), to_numpy(mha(x, x)), atol=1e-5
     )
-    if projection in ("scaled_linear", "softmax", "stretched_softmax"):
+    if projection == "scaled_linear" or (
+        projection in sequence_projection.SOFTMAX_PROJECTIONS
+    ):
         return
     mask = padding_mask(N, [N, 9, 3])
     expected = to_numpy(mha(x, x, attention_mask=mask[:, None, :]))
