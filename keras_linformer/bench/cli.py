@@ -16,9 +16,11 @@ import sys
 from keras_linformer.bench import paper
 from keras_linformer.bench import report
 from keras_linformer.bench import runner
+from keras_linformer.layers.sequence_projection import PROJECTIONS
 
 DESCRIPTION = (
-    "Linformer (layerwise sharing, linear projection) vs a standard "
+    "Linformer (layerwise sharing, the paper's linear projection unless "
+    "--projection says otherwise) vs a standard "
     "Transformer (keras_hub RobertaBackbone) of the same size: inference "
     "time and peak activation memory over the (n, k) grid of the paper's "
     "Table 3, with the paper's ratios beside ours; --long and --efficiency "
@@ -92,6 +94,15 @@ def add_bench_arguments(parser):
         default=None,
         help="encoder layers of both models (default: 12 on a GPU, 1 on "
         "CPU; the ratios are per layer).",
+    )
+    model.add_argument(
+        "--projection",
+        choices=PROJECTIONS,
+        default="linear",
+        help="E of the Linformer of the grid and of --long (default: the "
+        "paper's linear E, projected before the key and value dense layers; "
+        "'max', the backbone's default, runs those layers on all n rows "
+        "first). --efficiency always measures the linear E.",
     )
     model.add_argument("--hidden-dim", type=int, default=768)
     model.add_argument("--num-heads", type=int, default=12)
@@ -220,6 +231,7 @@ def run_bench_command(args):
         isolate=not args.no_isolate,
         timeout=args.timeout,
         verbose=not args.quiet,
+        projection=args.projection,
     )
     result.settings["command"] = command_line(args)
     paths = report.write_outputs(result, args.output_dir, plot=not args.no_plot)

@@ -10,6 +10,11 @@ operations per element of tensors that are at most (L x k) per head, and is
 left out, as is usual for FLOP counts of attention.
 """
 
+from keras_linformer.layers.sequence_projection import MATRIX_PROJECTIONS
+from keras_linformer.layers.sequence_projection import NONLINEAR_PROJECTIONS
+from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
+from keras_linformer.layers.sequence_projection import PROJECTIONS
+
 
 def matmul_flops(m, p, q, batch=1):
     """FLOPs of `batch` matmuls of (m x p) by (p x q)."""
@@ -24,18 +29,30 @@ def linformer_attention_flops(
     key_dim,
     projected_dim,
     value_dim=None,
-    projection_first=True,
+    projection_first=None,
     shared_key_value=True,
     use_bias=True,
+    projection="linear",
 ):
     """Matmul FLOPs of one `LinformerAttention` self-attention call.
 
-    Counts the algorithm `LinformerAttention` runs for a linear projection
-    with E shared across heads (`sharing` other than `"none"`): with
-    `projection_first`, E^T X once (once for keys and values where F = E,
-    `shared_key_value`), the column sums E^T 1 for the bias, and the key and
-    value dense layers applied to the k projected rows; otherwise the key
-    and value dense layers on all L rows, then the projection per head.
+    Counts the algorithm `LinformerAttention` runs: with `projection_first`
+    (E shared across heads and a linear kind), E^T X once (once for keys and
+    values where F = E, `shared_key_value`), the column sums E^T 1 for the
+    bias where the kind does not average, and the key and value dense layers
+    applied to the k projected rows; otherwise the key and value dense
+    layers on all L rows, then the projection per head (or max pooling,
+    which has no matmul).
+
+    Example:
+
+    >>> parts = linformer_attention_flops(1, 512, 768, 12, 64, 128)
+    >>> parts["key"] == matmul_flops(128, 768, 768)
+    True
+    >>> linformer_attention_flops(
+    ...     1, 512, 768, 12, 64, 128, projection="max"
+    ... )["key"] == matmul_flops(512, 768, 768)
+    True
 
     Args:
         batch_size, length, hidden_dim: b, L and d of the input.
@@ -43,40 +60,82 @@ def linformer_attention_flops(
         projected_dim: k.
         projection_first: whether the input is projected before the key and
             value dense layers (E^T (X W + b) = (E^T X) W + (E^T 1) b).
+            `None` (default): as the layer does with E shared across heads,
+            that is unless the kind is not a linear map (`"max"`).
         shared_key_value: whether one projection serves keys and values
             (F = E and self-attention), so E^T X is computed once.
         use_bias: whether the dense layers have biases (adds E^T 1).
+        projection: the kind of E (see `SequenceProjection`).
 
     Returns:
         A dict of FLOPs per part and their `"total"`.
     """
+    if projection not in PROJECTIONS:
+        raise ValueError(
+            f"`projection` must be one of {PROJECTIONS}. Received: "
+            f"projection={projection!r}"
+        )
+    nonlinear = projection in NONLINEAR_PROJECTIONS
+    if projection_first is None:
+        projection_first = not nonlinear
+    elif projection_first and nonlinear:
+        raise ValueError(
+            f"projection={projection!r} is not a linear map: it cannot be "
+            "applied before the key and value dense layers. Received: "
+            "projection_first=True"
+        )
     b, n, d, h, k = batch_size, length, hidden_dim, num_heads, projected_dim
     dk = key_dim
     dv = value_dim or key_dim
     parts = {"query": matmul_flops(n, d, h * dk, b)}
     if projection_first:
-        projections = 1 if shared_key_value else 2
-        parts["projection"] = projections * matmul_flops(k, n, d, b)
-        if use_bias:
-            parts["column_sums"] = projections * matmul_flops(k, n, 1, b)
-        # The slot mask of each projection call: M (nonzero E), (1 x L)(L x k).
-        calls = projections * (2 if use_bias else 1)
-        parts["slot_mask"] = calls * matmul_flops(1, n, k, b)
+        calls = 1 if shared_key_value else 2
+        parts["projection"] = calls * _projection_flops(projection, n, k, d, b)
+        # The slot mask of each projection call (only E's zeros decide it).
+        slot_masks = calls
+        if use_bias and projection not in NORMALIZED_PROJECTIONS:
+            # E^T 1: one more projection call, of a single feature.
+            parts["column_sums"] = calls * _projection_flops(
+                projection, n, k, 1, b
+            )
+            slot_masks *= 2
+        parts["slot_mask"] = slot_masks * _slot_mask_flops(projection, n, k, b)
         parts["key"] = matmul_flops(k, d, h * dk, b)
         parts["value"] = matmul_flops(k, d, h * dv, b)
     else:
         parts["key"] = matmul_flops(n, d, h * dk, b)
         parts["value"] = matmul_flops(n, d, h * dv, b)
-        parts["projection"] = matmul_flops(k, n, dk, b * h) + matmul_flops(
-            k, n, dv, b * h
-        )
-        # The slot masks of the per-head key and value projections.
-        parts["slot_mask"] = 2 * matmul_flops(1, n, k, b * h)
+        parts["projection"] = _projection_flops(
+            projection, n, k, dk, b * h
+        ) + _projection_flops(projection, n, k, dv, b * h)
+        # The slot masks of the key and value projections, per head.
+        parts["slot_mask"] = 2 * _slot_mask_flops(projection, n, k, b * h)
     parts["scores"] = matmul_flops(n, dk, k, b * h)
     parts["context"] = matmul_flops(n, k, dv, b * h)
     parts["output"] = matmul_flops(n, h * dv, d, b)
     parts["total"] = sum(parts.values())
     return parts
+
+
+def _projection_flops(projection, n, k, features, batch):
+    """Matmul FLOPs of projecting `batch` (n x features) inputs to k rows."""
+    if projection in MATRIX_PROJECTIONS:
+        return matmul_flops(k, n, features, batch)
+    if projection == "conv":
+        # Each slot: a kernel of n / k weights over its window.
+        return matmul_flops(k, n // k, features, batch)
+    return 0  # mean and max pooling: sums and maxima, no matmul
+
+
+def _slot_mask_flops(projection, n, k, batch):
+    """Matmul FLOPs of one call's slot mask: real rows times E's nonzeros
+    for the kinds with weights (`linear`, `scaled_linear`, `conv`); the
+    averaging and pooling kinds read it from the padding mask alone."""
+    if projection in ("linear", "scaled_linear"):
+        return matmul_flops(1, n, k, batch)
+    if projection == "conv":
+        return matmul_flops(k, n // k, 1, batch)
+    return 0
 
 
 def standard_attention_flops(
@@ -112,15 +171,22 @@ def backbone_flops(
     intermediate_dim,
     num_layers,
     k=None,
+    projection="linear",
 ):
     """Matmul FLOPs of a forward pass of a backbone's encoder blocks, `kind`
-    in `("linformer", "standard")` (Linformer: layerwise sharing, linear
-    projection, projected dimension `k`). The embedding lookup is a gather,
-    not a matmul."""
+    in `("linformer", "standard")` (Linformer: layerwise sharing, projected
+    dimension `k`, E of kind `projection`). The embedding lookup is a
+    gather, not a matmul."""
     key_dim = hidden_dim // num_heads
     if kind == "linformer":
         attention = linformer_attention_flops(
-            batch_size, length, hidden_dim, num_heads, key_dim, k
+            batch_size,
+            length,
+            hidden_dim,
+            num_heads,
+            key_dim,
+            k,
+            projection=projection,
         )["total"]
     else:
         attention = standard_attention_flops(

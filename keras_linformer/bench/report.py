@@ -214,6 +214,7 @@ def format_settings(result):
         f"CPUs, {m.get('memory_gib')} GiB); num_layers={s['num_layers']} "
         f"({s['num_layers_note']}), hidden={s['hidden_dim']}, "
         f"heads={s['num_heads']}, ff={s['intermediate_dim']}, "
+        f"projection={s.get('projection', 'linear')}, "
         f"batch={s['batch_size']}, repeats={s['repeats']}, "
         f"dtype={s['dtype']}, jit_compile={s['jit_compile']}, "
         f"memory={s['memory_method']}; load avg {m.get('load_start')} -> "
@@ -357,7 +358,8 @@ def plot_result(result, path):
     figure.suptitle(
         f"Linformer vs standard attention, {s['device']}, "
         f"{s['num_layers']} layer(s), d={s['hidden_dim']}, "
-        f"batch {s['batch_size']}, {s['dtype']}"
+        f"batch {s['batch_size']}, {s['dtype']}, "
+        f"{s.get('projection', 'linear')} E"
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)

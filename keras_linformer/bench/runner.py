@@ -19,6 +19,7 @@ import keras_linformer
 from keras_linformer.bench import flops as flops_lib
 from keras_linformer.bench import paper
 from keras_linformer.bench import worker as worker_lib
+from keras_linformer.layers.sequence_projection import PROJECTIONS
 
 BASE_WIDTHS = {"hidden_dim": 768, "num_heads": 12, "intermediate_dim": 3072}
 BASE_NUM_LAYERS = 12
@@ -241,11 +242,12 @@ def run_benchmark(
     timeout=3600,
     seed=0,
     verbose=True,
+    projection="linear",
 ):
     """Linformer vs standard attention: the paper's Table 3, and more.
 
-    For each (n, k) cell, a `LinformerBackbone` (layerwise sharing, linear
-    projection) and a keras_hub `RobertaBackbone` of the same size (layers,
+    For each (n, k) cell, a `LinformerBackbone` (layerwise sharing, the
+    paper's linear projection unless `projection` says otherwise) and a keras_hub `RobertaBackbone` of the same size (layers,
     width, heads, feed-forward size) run a forward pass on the same inputs
     (`batch_size` sequences of n random tokens, no padding) as a compiled
     `tf.function` with a fixed input signature.
@@ -296,10 +298,20 @@ def run_benchmark(
         timeout: seconds allowed to each subprocess.
         seed: of weights and inputs.
         verbose: print progress to stderr.
+        projection: the kind of E of the Linformer of the grid and of
+            `long` (see `SequenceProjection`): `"linear"` (default) is the
+            paper's, projected before the key and value dense layers;
+            `"max"`, the backbone's default, runs those layers on all n rows
+            first. `efficiency` always measures the linear kind.
 
     Returns:
         A `BenchmarkResult`.
     """
+    if projection not in PROJECTIONS:
+        raise ValueError(
+            f"`projection` must be one of {PROJECTIONS}. Received: "
+            f"projection={projection!r}"
+        )
     if not isinstance(memory_runs, int) or memory_runs < 1:
         raise ValueError(
             "`memory_runs` must be an integer >= 1 (processes measuring each "
@@ -333,7 +345,9 @@ def run_benchmark(
         "memory_method": "allocator" if gpu else memory_method,
         "memory_runs": memory_runs,
         "device": "GPU" if gpu else "CPU",
-        "linformer": "LinformerBackbone(sharing='layerwise', projection='linear')",
+        "projection": projection,
+        "linformer": "LinformerBackbone(sharing='layerwise', "
+        f"projection={projection!r})",
         "standard": "keras_hub.models.RobertaBackbone",
         "backend": _backend_name(),
         "timing": "median of repeats of a compiled forward pass "
@@ -360,6 +374,7 @@ def run_benchmark(
         "warmup": warmup,
         "repeats": repeats,
         "seed": seed,
+        "projection": projection,
     }
 
     def task_for(n, models, memory_models, measure_time, training=False):
@@ -474,7 +489,9 @@ def _measure_row(
         ).get("models", {})
         for label, step in steps.items():
             times.setdefault(label, {}).update(step)
-    widths = timing_task_widths(task_for(n, [], [], False))
+    row_task = task_for(n, [], [], False)
+    widths = timing_task_widths(row_task)
+    projection = row_task["projection"]
     standard_time = times.get("standard", {}).get("time_s")
     standard_memory = memory["standard"].get("memory_bytes")
     bound_ratio = _ratio(
@@ -484,7 +501,9 @@ def _measure_row(
     standard_flops = flops_lib.backbone_flops("standard", **widths)
     # The fraction of the bound a cell would reach if every op ran at the
     # same speed: the k-dependent work alone keeps large k far below it.
-    bound_flops = flops_lib.backbone_flops("linformer", k=1, **widths)
+    bound_flops = flops_lib.backbone_flops(
+        "linformer", k=1, projection=projection, **widths
+    )
     rows = []
     for k in row_ks:
         label = f"linformer_k{k}"
@@ -503,7 +522,9 @@ def _measure_row(
             memory["standard"].get("rss_bytes"),
             memory[label].get("rss_bytes"),
         )
-        linformer_flops = flops_lib.backbone_flops("linformer", k=k, **widths)
+        linformer_flops = flops_lib.backbone_flops(
+            "linformer", k=k, projection=projection, **widths
+        )
         paper_time = paper.paper_ratio(paper.PAPER_TIME_RATIO, n, k)
         paper_memory = paper.paper_ratio(paper.PAPER_MEMORY_RATIO, n, k)
         rows.append(

@@ -8,7 +8,8 @@ high-water mark and no allocator state leaks between configurations.
 Tasks (a dict, `"task"` says which):
 
 - `"models"`: build backbones of one sequence length n (a
-  `LinformerBackbone` with layerwise sharing and a linear projection, and/or
+  `LinformerBackbone` with layerwise sharing and the projection of
+  `task["projection"]` (the paper's linear one by default), and/or
   keras_hub's `RobertaBackbone` of the same size); measure one model's peak
   activation memory for a forward pass, and/or time several, repeats
   interleaved so that load from other processes hits all alike.
@@ -79,7 +80,7 @@ def build_backbone(kind, task, projected_dim=None):
 
         return LinformerBackbone(
             projected_dim=projected_dim,
-            projection="linear",
+            projection=task.get("projection", "linear"),
             sharing="layerwise",
             **common,
         )

@@ -10,15 +10,35 @@ import math
 from keras_linformer.bench.flops import matmul_flops
 
 
+def _expand_ellipsis(operands, output, shapes):
+    """The equation with `...` spelled out as labels of their own (the
+    trailing dimensions of each operand it stands for, aligned right)."""
+    ranks = [
+        len(shape) - (len(labels) - 3)
+        for labels, shape in zip(operands, shapes)
+        if "..." in labels
+    ]
+    spelled = "".join(chr(ord("A") + i) for i in range(max(ranks, default=0)))
+
+    def expand(labels, rank):
+        return labels.replace("...", spelled[len(spelled) - rank :])
+
+    operands = [
+        expand(labels, len(shape) - (len(labels) - 3))
+        if "..." in labels
+        else labels
+        for labels, shape in zip(operands, shapes)
+    ]
+    return operands, expand(output, len(spelled))
+
+
 def _einsum_flops(equation, shapes):
     """FLOPs of a two-operand einsum: 2 x the product of all label sizes
     where some label is contracted, else the product (an outer product)."""
     inputs, output = equation.replace(" ", "").split("->")
-    operands = inputs.split(",")
+    operands, output = _expand_ellipsis(inputs.split(","), output, shapes)
     sizes = {}
     for labels, shape in zip(operands, shapes):
-        if "." in labels:  # no ellipsis in the layers' equations
-            return None
         for label, size in zip(labels, shape):
             if size is None:
                 return None

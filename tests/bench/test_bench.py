@@ -16,6 +16,7 @@ from keras_linformer.bench import paper
 from keras_linformer.bench import report
 from keras_linformer.bench import runner
 from keras_linformer.bench.cli import add_bench_arguments
+from keras_linformer.layers.sequence_projection import PROJECTIONS
 
 TINY = dict(
     num_layers=1,
@@ -29,25 +30,34 @@ TINY = dict(
 )
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("sharing", ["layerwise", "headwise", "none"])
-def test_flop_count_matches_the_layer_graph(tensorflow_only, sharing, use_bias):
+def test_flop_count_matches_the_layer_graph(
+    tensorflow_only, sharing, use_bias, projection
+):
     """The closed form counts exactly the matmuls of the traced
-    LinformerAttention, read from its graph: projection first (one
-    projection for keys and values where F = E, two for headwise), or per
-    head E for `"none"`."""
+    LinformerAttention, read from its graph, for every kind of E: projection
+    first (one projection for keys and values where F = E, two for
+    headwise), or the key and value dense layers on all rows first, for per
+    head E (`"none"`) and for max pooling."""
     import tensorflow as tf
 
     from keras_linformer.layers import LinformerAttention
     from keras_linformer.layers import SequenceProjection
 
     b, n, d, h, k = 2, 16, 8, 2, 4
-    shared = SequenceProjection(n, k) if sharing == "layerwise" else None
+    shared = (
+        SequenceProjection(n, k, projection=projection)
+        if sharing == "layerwise"
+        else None
+    )
     layer = LinformerAttention(
         h,
         d // h,
         n,
         k,
+        projection=projection,
         sharing=sharing,
         shared_projection=shared,
         use_bias=use_bias,
@@ -66,11 +76,43 @@ def test_flop_count_matches_the_layer_graph(tensorflow_only, sharing, use_bias):
         h,
         d // h,
         k,
-        projection_first=sharing != "none",
+        projection_first=None if sharing != "none" else False,
         shared_key_value=sharing == "layerwise",
         use_bias=use_bias,
+        projection=projection,
     )
     assert graph["total"] == closed_form["total"], (graph, closed_form)
+
+
+def test_max_pooling_flops_run_the_key_and_value_layers_on_every_row():
+    """Max pooling cannot project first: its key and value dense layers cost
+    what the standard model's do, and asking to project first is an error.
+    At base widths (d = 768) that puts it between the linear E and the
+    standard model; at small d, E^T X costs the linear E more than the
+    dense layers it saves."""
+    linear = flops.linformer_attention_flops(1, 512, 768, 12, 64, 128)
+    pooled = flops.linformer_attention_flops(
+        1, 512, 768, 12, 64, 128, projection="max"
+    )
+    standard = flops.standard_attention_flops(1, 512, 768, 12, 64)
+    assert pooled["key"] == standard["key"] > linear["key"]
+    assert pooled["projection"] == 0
+    assert linear["total"] < pooled["total"] < standard["total"]
+    narrow = {
+        kind: flops.linformer_attention_flops(
+            1, 512, 64, 4, 16, 128, projection=kind
+        )["total"]
+        for kind in ("linear", "max")
+    }
+    assert narrow["max"] < narrow["linear"]
+    with pytest.raises(ValueError, match="not a linear map"):
+        flops.linformer_attention_flops(
+            1, 512, 768, 12, 64, 128, projection="max", projection_first=True
+        )
+    with pytest.raises(ValueError, match="`projection` must be one of"):
+        flops.linformer_attention_flops(
+            1, 512, 768, 12, 64, 128, projection="pool"
+        )
 
 
 def _check_result(result, ns, k):
@@ -209,6 +251,54 @@ def test_long_and_efficiency_in_process(tensorflow_only):
     )
     assert 0 < eff["efficiency"]
     assert "Linformer alone" in report.format_report(result)
+
+
+def test_grid_of_the_max_pooling_default(tensorflow_only):
+    """`projection="max"` builds and counts the backbone's default E: the
+    workers' Linformer pools, the FLOPs are max pooling's, the report and
+    its settings say so."""
+    from keras_linformer.bench import worker
+
+    result = runner.run_benchmark(
+        ns=[256],
+        ks=[64],
+        projection="max",
+        memory_method="allocator",
+        memory_runs=1,
+        bound=False,
+        isolate=False,
+        verbose=False,
+        **TINY,
+    )
+    assert result.errors == []
+    assert result.settings["projection"] == "max"
+    (cell,) = result.grid
+    widths = dict(
+        batch_size=TINY["batch_size"],
+        length=256,
+        hidden_dim=TINY["hidden_dim"],
+        num_heads=TINY["num_heads"],
+        intermediate_dim=TINY["intermediate_dim"],
+        num_layers=TINY["num_layers"],
+    )
+    pooled = flops.backbone_flops("linformer", k=64, projection="max", **widths)
+    linear = flops.backbone_flops("linformer", k=64, **widths)
+    assert cell["linformer_flops"] == pooled != linear
+    assert cell["time_ratio"] > 0 and cell["memory_ratio"] > 0
+    assert "projection=max" in report.format_report(result)
+    task = dict(TINY, n=256, dropout=0.0, dtype="float32", projection="max")
+    backbone = worker.build_backbone("linformer", task, projected_dim=64)
+    assert backbone.get_config()["projection"] == "max"
+
+
+def test_an_unknown_projection_is_refused():
+    with pytest.raises(
+        ValueError, match=r"`projection` must be one of.*'pool'"
+    ):
+        runner.run_benchmark(projection="pool", verbose=False, **TINY)
+    parser = add_bench_arguments(argparse.ArgumentParser())
+    assert parser.parse_args(["--projection", "max"]).projection == "max"
+    assert parser.parse_args([]).projection == "linear"
 
 
 @pytest.mark.parametrize("memory_runs", [0, -1, 1.5])
