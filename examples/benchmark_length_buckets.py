@@ -7,7 +7,8 @@ Fine-tunes a text classifier (2 layers, width 128, 4 heads, as in
 `reproduce_imdb.py`) with `model.fit` on real reviews, in one process,
 and prints examples per second for every cell, measured side by side:
 
-- models: Linformer (k = 128, the backbone's default projection) and the
+- models: Linformer (k = 128, the backbone's default projection unless
+  `--projection` says otherwise) and the
   same-size standard Transformer (keras_hub `RobertaBackbone`);
 - `length_buckets=1` (every batch padded to n, as before bucketing) and
   `length_buckets=8` (each batch padded to the smallest multiple of n / 8
@@ -30,6 +31,9 @@ import time
 
 import keras
 
+from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
+from keras_linformer.layers.sequence_projection import PROJECTIONS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(
     HERE, "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
@@ -44,6 +48,12 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=40, help="Timed steps.")
     parser.add_argument("--warmup", type=int, default=12)
     parser.add_argument("--projected-dim", type=int, default=128)
+    parser.add_argument(
+        "--projection",
+        choices=PROJECTIONS,
+        default=DEFAULT_PROJECTION,
+        help="Linformer's E (default: the backbone's, %(default)s).",
+    )
     parser.add_argument("--short-length", type=int, default=256)
     parser.add_argument("--out", default=None, help="Also write JSON here.")
     return parser.parse_args(argv)
@@ -84,7 +94,11 @@ def measure(texts, labels, vocabulary, attention, n, buckets, args):
     if attention == "standard":
         backbone = keras_hub.models.RobertaBackbone(**size)
     else:
-        backbone = LinformerBackbone(projected_dim=args.projected_dim, **size)
+        backbone = LinformerBackbone(
+            projected_dim=args.projected_dim,
+            projection=args.projection,
+            **size,
+        )
     classes = task_classes(type(backbone))
     preprocessor = classes.text_classifier_preprocessor(
         classes.tokenizer(vocabulary=vocabulary), sequence_length=n

@@ -30,6 +30,9 @@ import time
 
 import numpy as np
 
+from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
+from keras_linformer.layers.sequence_projection import PROJECTIONS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMDB = os.path.join(
     HERE, "..", "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
@@ -43,6 +46,12 @@ def parse_args(argv=None):
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--projected-dim", type=int, default=128)
+    parser.add_argument(
+        "--projection",
+        choices=PROJECTIONS,
+        default=DEFAULT_PROJECTION,
+        help="Linformer's E (default: the backbone's, %(default)s).",
+    )
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--out", default=None)
@@ -84,7 +93,11 @@ def export(attention, n, vocabulary, args, base_dir):
     if attention == "standard":
         backbone = keras_hub.models.RobertaBackbone(**size)
     else:
-        backbone = LinformerBackbone(projected_dim=args.projected_dim, **size)
+        backbone = LinformerBackbone(
+            projected_dim=args.projected_dim,
+            projection=args.projection,
+            **size,
+        )
     classes = task_classes(type(backbone))
     tokenizer = classes.tokenizer(vocabulary=vocabulary)
     classifier = classes.text_classifier(
@@ -212,7 +225,8 @@ def main(argv=None):
 def table(results, args):
     lines = [
         f"{args.num_layers} layers, width {args.hidden_dim}, "
-        f"{args.num_heads} heads, k = {args.projected_dim}; milliseconds "
+        f"{args.num_heads} heads, k = {args.projected_dim}, "
+        f"{args.projection} E; milliseconds "
         "p50 / p99 at batch 1; texts per second at batch 8 and 32 (long).",
         "",
         "| n | model | short text | short, padded to n | speed-up | long text "
