@@ -248,7 +248,7 @@ class SequenceProjection(keras.layers.Layer):
             raise ValueError(
                 f"{self.name} holds one projection per head (num_heads="
                 f"{self.num_heads}) and expects inputs of shape (batch, L, "
-                f"{self.num_heads}, dim). Received: shape={inputs.shape}"
+                f"{self.num_heads}, dim). Received: shape={tuple(inputs.shape)}"
             )
 
     def _check_dynamic_length(self, length):

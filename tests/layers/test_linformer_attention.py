@@ -611,7 +611,9 @@ def test_mixed_precision_outputs_are_finite_at_n_4096(
 
 def test_mixed_precision_softmax_dtype(mixed_precision, rng, monkeypatch):
     """float32 under float16 (which overflows); bfloat16 under bfloat16,
-    whose range is float32's, as in keras's MultiHeadAttention."""
+    whose range is float32's, as in keras's MultiHeadAttention. Returned
+    scores keep every backend on the explicit path (JAX and PyTorch
+    otherwise take their fused kernels, which do not call the layer)."""
     expected = "float32" if mixed_precision == "mixed_float16" else "bfloat16"
     layer = make_layer("headwise", "mean")
     x = rng.normal(size=(2, N, DIM)).astype("float32")
@@ -633,7 +635,7 @@ def test_mixed_precision_softmax_dtype(mixed_precision, rng, monkeypatch):
             return outputs
 
         monkeypatch.setattr(softmax, "call", call)
-    layer(x)
+    layer(x, return_attention_scores=True)
     assert seen and set(seen) == {expected}, seen
 
 

@@ -1,4 +1,6 @@
-"""Runs a subset of the layer tests again under `KERAS_BACKEND=jax`."""
+"""Runs a subset of the layer tests again under `KERAS_BACKEND=jax` and
+`KERAS_BACKEND=torch`, each where that backend is installed (the test extra
+installs JAX; PyTorch's CPU wheel is left to whoever wants the check)."""
 
 import importlib.util
 import os
@@ -20,7 +22,8 @@ FILES = [
 # The numerics against the NumPy reference (padded, L < n, every sharing and
 # projection), cross-attention, padding, refusals, variable sharing and
 # `.keras` round trips, Keras masks and a compiled mixed precision fit. The
-# whole files pass on JAX too, but take minutes there on a small CPU.
+# whole files pass on JAX and PyTorch too, but take minutes there on a small
+# CPU.
 SUBSET = (
     "(matches_reference and shorter and not unpadded) or cross_attention "
     "or variable_counts or refusals or layerwise_shares or padded_values "
@@ -32,14 +35,21 @@ SUBSET = (
 )
 
 
-@pytest.mark.jax
+INSTALL = {
+    "jax": "pip install 'jax[cpu]'",
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+}
+
+
+@pytest.mark.other_backends
 @pytest.mark.slow
-def test_layer_tests_pass_on_jax():
-    if keras.backend.backend() == "jax":
-        pytest.skip("already running on the JAX backend")
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed (pip install 'jax[cpu]')")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_layer_tests_pass_on_backend(backend):
+    if keras.backend.backend() == backend:
+        pytest.skip(f"already running on the {backend} backend")
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed ({INSTALL[backend]})")
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
     )
@@ -65,6 +75,6 @@ def test_layer_tests_pass_on_jax():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
-    assert "keras backend: jax" in output, output[-2000:]
-    # Nothing in the subset may skip itself on JAX.
+    assert f"keras backend: {backend}" in output, output[-2000:]
+    # Nothing in the subset may skip itself on this backend.
     assert " passed" in output and " skipped" not in output, output[-2000:]
