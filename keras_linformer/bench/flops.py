@@ -13,7 +13,7 @@ left out, as is usual for FLOP counts of attention.
 from keras_linformer.layers.sequence_projection import MATRIX_PROJECTIONS
 from keras_linformer.layers.sequence_projection import NONLINEAR_PROJECTIONS
 from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
-from keras_linformer.layers.sequence_projection import PROJECTIONS
+from keras_linformer.layers.sequence_projection import validate_projection_kind
 
 
 def matmul_flops(m, p, q, batch=1):
@@ -70,11 +70,7 @@ def linformer_attention_flops(
     Returns:
         A dict of FLOPs per part and their `"total"`.
     """
-    if projection not in PROJECTIONS:
-        raise ValueError(
-            f"`projection` must be one of {PROJECTIONS}. Received: "
-            f"projection={projection!r}"
-        )
+    validate_projection_kind(projection)
     nonlinear = projection in NONLINEAR_PROJECTIONS
     if projection_first is None:
         projection_first = not nonlinear

@@ -19,7 +19,7 @@ import keras_linformer
 from keras_linformer.bench import flops as flops_lib
 from keras_linformer.bench import paper
 from keras_linformer.bench import worker as worker_lib
-from keras_linformer.layers.sequence_projection import PROJECTIONS
+from keras_linformer.layers.sequence_projection import validate_projection_kind
 
 BASE_WIDTHS = {"hidden_dim": 768, "num_heads": 12, "intermediate_dim": 3072}
 BASE_NUM_LAYERS = 12
@@ -247,8 +247,9 @@ def run_benchmark(
     """Linformer vs standard attention: the paper's Table 3, and more.
 
     For each (n, k) cell, a `LinformerBackbone` (layerwise sharing, the
-    paper's linear projection unless `projection` says otherwise) and a keras_hub `RobertaBackbone` of the same size (layers,
-    width, heads, feed-forward size) run a forward pass on the same inputs
+    paper's linear projection unless `projection` says otherwise) and a
+    keras_hub `RobertaBackbone` of the same size (layers, width, heads,
+    feed-forward size) run a forward pass on the same inputs
     (`batch_size` sequences of n random tokens, no padding) as a compiled
     `tf.function` with a fixed input signature.
 
@@ -307,11 +308,7 @@ def run_benchmark(
     Returns:
         A `BenchmarkResult`.
     """
-    if projection not in PROJECTIONS:
-        raise ValueError(
-            f"`projection` must be one of {PROJECTIONS}. Received: "
-            f"projection={projection!r}"
-        )
+    validate_projection_kind(projection)
     if not isinstance(memory_runs, int) or memory_runs < 1:
         raise ValueError(
             "`memory_runs` must be an integer >= 1 (processes measuring each "

@@ -392,10 +392,10 @@ class LinformerAttention(keras.layers.Layer):
         if attention_mask is not None:
             raise ValueError(
                 "LinformerAttention does not take a full `attention_mask` "
-                f"(received one of shape {tuple(attention_mask.shape)}): keys and "
-                "values are projected along the sequence, so a (T x L) mask "
-                "has nothing to apply to. Pass `padding_mask` of shape "
-                "(batch, L) instead."
+                f"(received one of shape {tuple(attention_mask.shape)}): "
+                "keys and values are projected along the sequence, so a "
+                "(T x L) mask has nothing to apply to. Pass `padding_mask` "
+                "of shape (batch, L) instead."
             )
         value = query if value is None else value
         key = value if key is None else key

@@ -61,6 +61,7 @@ class LinformerEncoder(keras.layers.Layer):
 
     Example:
 
+    >>> import numpy as np
     >>> encoder = LinformerEncoder(
     ...     intermediate_dim=64, num_heads=2, sequence_length=32,
     ...     projected_dim=8,

@@ -18,6 +18,7 @@ projection. A clone therefore never shares the original's variables.
 
 Example:
 
+>>> from keras_linformer.layers import SequenceProjection
 >>> shared = SequenceProjection(sequence_length=16, projected_dim=4)
 >>> config = serialize_shared_projection(shared)
 >>> sorted(config)

@@ -38,6 +38,24 @@ NONLINEAR_PROJECTIONS = ("max",)
 SOFTMAX_WINDOW_SHARE = 0.95
 
 
+def validate_projection_kind(projection):
+    """Raises a `ValueError` naming `projection` unless it is a known kind.
+
+    Example:
+
+    >>> validate_projection_kind("max")
+    >>> validate_projection_kind("pool")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown `projection`: 'pool'. Expected one of ...
+    """
+    if projection not in PROJECTIONS:
+        raise ValueError(
+            f"Unknown `projection`: {projection!r}. Expected one of "
+            f"{PROJECTIONS}."
+        )
+
+
 def validate_projection_args(sequence_length, projected_dim, projection):
     """Raises a `ValueError` naming the values if (n, k, kind) is refused.
 
@@ -54,11 +72,7 @@ def validate_projection_args(sequence_length, projected_dim, projection):
                 f"`{name}` must be a positive integer. Received: "
                 f"{name}={value!r}"
             )
-    if projection not in PROJECTIONS:
-        raise ValueError(
-            f"Unknown `projection`: {projection!r}. Expected one of "
-            f"{PROJECTIONS}."
-        )
+    validate_projection_kind(projection)
     if projected_dim > sequence_length:
         raise ValueError(
             "`projected_dim` (k) must not exceed `sequence_length` (n). "
@@ -150,6 +164,7 @@ class SequenceProjection(keras.layers.Layer):
 
     Example:
 
+    >>> import numpy as np
     >>> projection = SequenceProjection(sequence_length=8, projected_dim=2)
     >>> x = np.ones((3, 8, 16), "float32")
     >>> projected, slot_mask = projection(x)
@@ -248,7 +263,8 @@ class SequenceProjection(keras.layers.Layer):
             raise ValueError(
                 f"{self.name} holds one projection per head (num_heads="
                 f"{self.num_heads}) and expects inputs of shape (batch, L, "
-                f"{self.num_heads}, dim). Received: shape={tuple(inputs.shape)}"
+                f"{self.num_heads}, dim). Received: "
+                f"shape={tuple(inputs.shape)}"
             )
 
     def _check_dynamic_length(self, length):

@@ -109,7 +109,7 @@ def test_max_pooling_flops_run_the_key_and_value_layers_on_every_row():
         flops.linformer_attention_flops(
             1, 512, 768, 12, 64, 128, projection="max", projection_first=True
         )
-    with pytest.raises(ValueError, match="`projection` must be one of"):
+    with pytest.raises(ValueError, match="Unknown `projection`: 'pool'"):
         flops.linformer_attention_flops(
             1, 512, 768, 12, 64, 128, projection="pool"
         )
@@ -292,9 +292,7 @@ def test_grid_of_the_max_pooling_default(tensorflow_only):
 
 
 def test_an_unknown_projection_is_refused():
-    with pytest.raises(
-        ValueError, match=r"`projection` must be one of.*'pool'"
-    ):
+    with pytest.raises(ValueError, match=r"Unknown `projection`: 'pool'"):
         runner.run_benchmark(projection="pool", verbose=False, **TINY)
     parser = add_bench_arguments(argparse.ArgumentParser())
     assert parser.parse_args(["--projection", "max"]).projection == "max"
