@@ -14,21 +14,15 @@ def _expand_ellipsis(operands, output, shapes):
     """The equation with `...` spelled out as labels of their own (the
     trailing dimensions of each operand it stands for, aligned right)."""
     ranks = [
-        len(shape) - (len(labels) - 3)
+        len(shape) - (len(labels) - 3) if "..." in labels else 0
         for labels, shape in zip(operands, shapes)
-        if "..." in labels
     ]
     spelled = "".join(chr(ord("A") + i) for i in range(max(ranks, default=0)))
 
     def expand(labels, rank):
         return labels.replace("...", spelled[len(spelled) - rank :])
 
-    operands = [
-        expand(labels, len(shape) - (len(labels) - 3))
-        if "..." in labels
-        else labels
-        for labels, shape in zip(operands, shapes)
-    ]
+    operands = [expand(labels, rank) for labels, rank in zip(operands, ranks)]
     return operands, expand(output, len(spelled))
 
 
