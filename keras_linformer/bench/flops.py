@@ -13,6 +13,7 @@ left out, as is usual for FLOP counts of attention.
 from keras_linformer.layers.sequence_projection import MATRIX_PROJECTIONS
 from keras_linformer.layers.sequence_projection import NONLINEAR_PROJECTIONS
 from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
+from keras_linformer.layers.sequence_projection import SOFTMAX_PROJECTIONS
 from keras_linformer.layers.sequence_projection import validate_projection_kind
 
 
@@ -125,9 +126,11 @@ def _projection_flops(projection, n, k, features, batch):
 
 def _slot_mask_flops(projection, n, k, batch):
     """Matmul FLOPs of one call's slot mask: real rows times E's nonzeros
-    for the kinds with weights (`linear`, `scaled_linear`, `conv`); the
-    averaging and pooling kinds read it from the padding mask alone."""
-    if projection in ("linear", "scaled_linear"):
+    for the kinds with weights (the linear matrices and `conv`); the
+    softmax and pooling kinds read it from the padding mask alone."""
+    if projection in MATRIX_PROJECTIONS and projection not in (
+        SOFTMAX_PROJECTIONS
+    ):
         return matmul_flops(1, n, k, batch)
     if projection == "conv":
         return matmul_flops(k, n // k, 1, batch)

@@ -12,14 +12,14 @@ For one head i, with X of length L <= n and k slots:
     out = concat_i(head_i) Wo + bo
 """
 
+import keras
 import numpy as np
 
 
 def to_numpy(x):
-    """A float64 NumPy copy of a tensor, variable or array."""
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    return np.asarray(x, dtype="float64")
+    """A float64 NumPy copy of a tensor, variable or array, on any backend
+    (PyTorch tensors that require grad refuse `np.asarray`)."""
+    return keras.ops.convert_to_numpy(x).astype("float64")
 
 
 def project(x, mask, sequence_length, projected_dim, projection, kernel=None):

@@ -4,6 +4,7 @@ import pytest
 from keras.src import testing
 from numpy_reference import attention_weights
 from numpy_reference import linformer_attention
+from numpy_reference import to_numpy
 
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import SequenceProjection
@@ -62,10 +63,6 @@ def reference(layer, *args, **kwargs):
         projection=layer.projection,
         **kwargs,
     )
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x).astype("float64")
 
 
 def count_projection_variables(layer):

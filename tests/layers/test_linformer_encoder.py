@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from keras.src import testing
 from numpy_reference import linformer_encoder
+from numpy_reference import to_numpy
 
 from keras_linformer.layers import LinformerAttention
 from keras_linformer.layers import LinformerEncoder
@@ -44,10 +45,6 @@ def randomize_weights(layer, rng, scale=0.5):
 
 def padding_mask(length, real_lengths):
     return np.arange(length)[None, :] < np.asarray(real_lengths)[:, None]
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x).astype("float64")
 
 
 def projection_kernels(model_or_layer, shape):
