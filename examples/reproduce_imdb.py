@@ -37,8 +37,9 @@ the script runs again, so the grid can be spread over several invocations).
     python examples/reproduce_imdb.py --report-only    # tables of finished runs
 
 Writes `results.json` and `results.md` (the table over every finished run
-found under `--output-dir`, and dev accuracy by review length) into
-`--output-dir`.
+found under `--output-dir`, dev accuracy by review length, and each run's
+difference from the standard model review by review, with the standard
+error that the 1,000-review dev set puts on it) into `--output-dir`.
 """
 
 import json
@@ -275,11 +276,14 @@ def _run_order(key):
     return key[0], list(RUNS).index(key[1])
 
 
-def accuracy_by_length(preset_dir, dev_jsonl, batch_size):
-    """The fine-tuned preset's dev accuracy in each of `LENGTH_BANDS`.
+def evaluate_dev(preset_dir, dev_jsonl, batch_size):
+    """The fine-tuned preset's dev predictions, from one pass in file order.
 
-    Returns a list of `{"band", "examples", "accuracy"}` (accuracy `None`
-    for an empty band), from one pass of predictions in file order.
+    Returns `(bands, correct)`: `bands` is the accuracy in each of
+    `LENGTH_BANDS`, a list of `{"band", "examples", "accuracy"}` (accuracy
+    `None` for an empty band); `correct` is one character per dev review,
+    `"1"` where the prediction was right, so that two models can be compared
+    review by review (`paired_table`).
     """
     import numpy as np
 
@@ -309,7 +313,53 @@ def accuracy_by_length(preset_dir, dev_jsonl, batch_size):
                 "accuracy": float(correct[inside].mean()) if count else None,
             }
         )
-    return bands
+    return bands, "".join("1" if right else "0" for right in correct)
+
+
+def paired_table(results):
+    """Each run's difference from the standard model at the same n, with the
+    standard error that the dev set's finite size puts on it.
+
+    Both models are scored on the same reviews, so the comparison is paired:
+    for review i, d_i is the run's accuracy on it (mean over the run's
+    seeds) minus the standard model's (mean over its seeds). The difference
+    of the two mean accuracies is mean(d), and its standard error over dev
+    reviews is stdev(d) / sqrt(N). Seed-to-seed spread enters only through
+    what averaging the seeds leaves of it. Runs without per-review results
+    (`dev_correct`) for every seed are left out.
+    """
+    groups = {}
+    for result in results:
+        key = (result["sequence_length"], result["run"])
+        groups.setdefault(key, []).append(result.get("dev_correct"))
+    per_review = {}
+    for key, group in groups.items():
+        if all(group) and len({len(c) for c in group}) == 1:
+            per_review[key] = [
+                sum(c[i] == "1" for c in group) / len(group)
+                for i in range(len(group[0]))
+            ]
+    lines = [
+        "| n | run | seeds (run / standard) | vs standard (points) "
+        "| standard error (points) | 95% interval (points) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in sorted(per_review, key=_run_order):
+        n, name = key
+        reference = per_review.get((n, "standard"))
+        if name == "standard" or reference is None:
+            continue
+        if len(reference) != len(per_review[key]):
+            continue
+        d = [a - b for a, b in zip(per_review[key], reference)]
+        mean = 100 * statistics.mean(d)
+        error = 100 * statistics.stdev(d) / len(d) ** 0.5
+        lines.append(
+            f"| {n} | {name} | {len(groups[key])} / "
+            f"{len(groups[(n, 'standard')])} | {mean:+.1f} | {error:.1f} | "
+            f"{mean - 1.96 * error:+.1f} to {mean + 1.96 * error:+.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def length_table(results):
@@ -473,7 +523,9 @@ def main(argv=None):
     text = (
         f"{table(results)}\n\nDev accuracy by review length (mean over "
         "seeds; in brackets, points against the standard model):\n\n"
-        f"{length_table(results)}"
+        f"{length_table(results)}\n\nDifference from the standard model, "
+        "review by review, with the standard error from the dev set's size "
+        f"(mean over seeds):\n\n{paired_table(results)}"
     )
     with open(os.path.join(args.output_dir, "results.md"), "w") as f:
         f.write(text + "\n")
@@ -514,11 +566,15 @@ def run_one(
         return
     if previous:
         print(f"== n={n} seed={seed} {name}: reusing {result_file}", flush=True)
-        if "accuracy_by_length" not in previous and os.path.isdir(preset_dir):
-            # A result from before the length bands: add them once.
-            previous["accuracy_by_length"] = accuracy_by_length(
+        missing = {"accuracy_by_length", "dev_correct"} - set(previous)
+        if missing and os.path.isdir(preset_dir):
+            # A result from before the length bands or the per-review
+            # results: add them once.
+            bands, correct = evaluate_dev(
                 preset_dir, dev_jsonl, size["batch_size"]
             )
+            previous.setdefault("accuracy_by_length", bands)
+            previous.setdefault("dev_correct", correct)
             _write_result(result_file, previous)
             keras.backend.clear_session()
         return
@@ -562,7 +618,7 @@ def run_one(
         )
     )
     keras.backend.clear_session()
-    bands = accuracy_by_length(preset_dir, dev_jsonl, size["batch_size"])
+    bands, correct = evaluate_dev(preset_dir, dev_jsonl, size["batch_size"])
     keras.backend.clear_session()
     result = {
         "run": name,
@@ -575,6 +631,7 @@ def run_one(
         "pretrain_history": pretrain["history"],
         "finetune_history": finetune["history"],
         "accuracy_by_length": bands,
+        "dev_correct": correct,
         "seconds": time.time() - run_start,
         "config": record,
     }

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import os
+import statistics
 
 import pytest
 
@@ -135,21 +136,38 @@ def test_imdb_quick_writes_accuracies(tmp_path):
             b["accuracy"] * b["examples"] for b in bands if b["examples"]
         )
         assert weighted / 32 == pytest.approx(run["accuracy"], abs=1e-6)
+        # One right/wrong mark per dev review, in agreement with both.
+        correct = run["dev_correct"]
+        assert len(correct) == 32 and set(correct) <= {"0", "1"}, correct
+        assert correct.count("1") / 32 == pytest.approx(run["accuracy"])
     table = (out / "results.md").read_text()
     for name in runs:
         assert f"| {name} |" in table
     assert "< 256 pieces" in table
-    assert table.count("| 128 | k128 |") == 2  # both tables
+    assert table.count("| 128 | k128 |") == 3  # accuracy, bands, paired
+    # The paired difference is the difference of the two accuracies.
+    accuracy = {r["run"]: r["accuracy"] for r in summary["runs"]}
+    delta = 100 * (accuracy["k128"] - accuracy["standard"])
+    (row,) = [
+        r for r in table.splitlines() if r.startswith("| 128 | k128 | 1 / 1 |")
+    ]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert float(cells[3]) == pytest.approx(delta, abs=0.051), row
+    assert float(cells[4]) >= 0, row
 
-    # A result from before the bands gets them when the script reuses it.
+    # A result from before the bands and the per-review marks gets them
+    # when the script reuses it.
     result_file = out / "n128" / "seed0" / "k128" / "result.json"
     result = json.loads(result_file.read_text())
     bands = result.pop("accuracy_by_length")
+    correct = result.pop("dev_correct")
     result_file.write_text(json.dumps(result))
     # `--report-only` trains nothing: a run not finished stays unrun.
     arguments[arguments.index("--runs") + 1] = "standard,k128,k128-softmax"
     assert script.main(arguments + ["--report-only"]) == 0
-    assert json.loads(result_file.read_text())["accuracy_by_length"] == bands
+    reused = json.loads(result_file.read_text())
+    assert reused["accuracy_by_length"] == bands
+    assert reused["dev_correct"] == correct
     assert not (out / "n128" / "seed0" / "k128-softmax").exists()
 
     # `keras-linformer evaluate` on the fine-tuned standard Transformer.
@@ -189,3 +207,41 @@ def test_scripts_skip_cleanly_without_data(tmp_path, capsys):
         assert code == 0
         assert "Skipping" in capsys.readouterr().err
         assert not (out / "results.json").exists()
+
+
+def test_imdb_paired_table_scores_both_models_on_the_same_reviews():
+    script = _load("reproduce_imdb")
+
+    def result(run, seed, correct):
+        accuracy = correct.count("1") / len(correct)
+        return dict(
+            run=run,
+            seed=seed,
+            sequence_length=512,
+            accuracy=accuracy,
+            dev_correct=correct,
+        )
+
+    results = [
+        result("standard", 0, "1100"),
+        result("standard", 1, "1010"),
+        result("k128-max", 0, "1000"),
+        result("k128-max", 1, "1000"),
+        # Without per-review marks for every seed, a run is left out.
+        result("k256-max", 0, "1111"),
+        dict(result("k256-max", 1, "1111"), dev_correct=None),
+    ]
+    table = script.paired_table(results)
+    # Per review, the seeds' mean: standard 1, .5, .5, 0; max 1, 0, 0, 0.
+    d = [0.0, -0.5, -0.5, 0.0]
+    error = 100 * statistics.stdev(d) / 2
+    (row,) = [r for r in table.splitlines() if r.startswith("| 512 | k128-max")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == "2 / 2"
+    assert float(cells[3]) == pytest.approx(-25.0)
+    assert float(cells[4]) == pytest.approx(error, abs=0.05)
+    low, high = (float(x) for x in cells[5].split(" to "))
+    assert low == pytest.approx(-25.0 - 1.96 * error, abs=0.1)
+    assert high == pytest.approx(-25.0 + 1.96 * error, abs=0.1)
+    assert "k256-max" not in table
+    assert "| 512 | standard |" not in table
