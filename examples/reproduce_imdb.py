@@ -23,7 +23,10 @@ length-robust candidates of `SequenceProjection`:
 - `k128-documents`: `"linear"`, pretrained on single reviews instead of
   packed blocks (`--samples documents`);
 - `k128-mean`: mean pooling; `k128-max`, `k256-max`: max pooling (windows
-  of n / k).
+  of n / k);
+- `k128-sliding`, `k256-sliding`: `"sliding_max"` (windows of n / k real
+  positions spread over each document, so a short review fills all k
+  slots).
 
 n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
@@ -68,6 +71,8 @@ RUNS = {
     "k256-max": ("linformer", 256, "max", "blocks"),
     "k128-stretched": ("linformer", 128, "stretched_softmax", "blocks"),
     "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
+    "k128-sliding": ("linformer", 128, "sliding_max", "blocks"),
+    "k256-sliding": ("linformer", 256, "sliding_max", "blocks"),
 }
 
 # Dev accuracy is also reported by review length in word pieces (before

@@ -61,8 +61,8 @@ class LinformerAttention(keras.layers.Layer):
         value_dim: int. Size of each attention head for value. Defaults to
             `key_dim`.
         projection: string. `"linear"` (the paper's), `"scaled_linear"`,
-            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"` or
-            `"conv"`; see `SequenceProjection`.
+            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
+            `"sliding_max"` or `"conv"`; see `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` to use for keys and

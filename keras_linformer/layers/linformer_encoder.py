@@ -31,8 +31,8 @@ class LinformerEncoder(keras.layers.Layer):
         sequence_length: int. n, the longest input length accepted.
         projected_dim: int. k, the projected length of keys and values.
         projection: string. `"linear"` (the paper's), `"scaled_linear"`,
-            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"` or
-            `"conv"`; see `SequenceProjection`.
+            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
+            `"sliding_max"` or `"conv"`; see `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` shared by several layers

@@ -12,6 +12,7 @@ PROJECTIONS = (
     "stretched_softmax",
     "mean",
     "max",
+    "sliding_max",
     "conv",
 )
 # What the backbone and the command line use unless told otherwise: on IMDB
@@ -21,8 +22,10 @@ PROJECTIONS = (
 # keep the paper's "linear" as their default, as DESIGN.md's signatures have
 # it.
 DEFAULT_PROJECTION = "max"
-# Kinds whose slots are fixed windows of n / k positions: n % k must be 0.
-WINDOWED_PROJECTIONS = ("mean", "max", "conv")
+# Kinds whose slots are windows of n / k positions: n % k must be 0.
+WINDOWED_PROJECTIONS = ("mean", "max", "sliding_max", "conv")
+# Kinds without weights (pooling).
+WEIGHTLESS_PROJECTIONS = ("mean", "max", "sliding_max")
 # Kinds whose fed slots are averages (weights summing to 1): E^T 1 is the
 # slot mask itself, so the bias term needs no second projection.
 NORMALIZED_PROJECTIONS = ("softmax", "stretched_softmax", "mean")
@@ -32,7 +35,7 @@ MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax", "stretched_softmax")
 SOFTMAX_PROJECTIONS = ("softmax", "stretched_softmax")
 # Kinds that are not a linear map of the inputs: they cannot be applied
 # before the key and value dense layers.
-NONLINEAR_PROJECTIONS = ("max",)
+NONLINEAR_PROJECTIONS = ("max", "sliding_max")
 # At initialization a softmax slot puts this share of its weight on its own
 # window of n / k positions (the rest spread evenly over the other rows).
 SOFTMAX_WINDOW_SHARE = 0.95
@@ -122,6 +125,14 @@ class SequenceProjection(keras.layers.Layer):
       fine-tuning never left chance (docs/results.md): prefer `"softmax"`.
     - `"mean"` / `"max"`: pooling over consecutive windows of `n / k`
       positions, padded positions excluded; no weights.
+    - `"sliding_max"`: `"max"` over k windows of `w = n / k` consecutive
+      real positions whose starts are spread evenly over the document:
+      slot j covers the real positions of rank `[s_j, s_j + w)` with
+      `s_j = floor(j (L_real - w) / (k - 1))`. On a full block the windows
+      are `"max"`'s; a shorter document still fills all k slots, with
+      overlapping windows of the same width (so the same statistics:
+      a maximum over w positions) instead of leaving `k (1 - L_real / n)`
+      slots to padding.
     - `"conv"`: a 1-D convolution along the sequence with kernel size and
       stride `n / k`, one kernel weight per window position, shared by all
       features (so E stays an `(n, k)` matrix, block-diagonal).
@@ -136,7 +147,7 @@ class SequenceProjection(keras.layers.Layer):
         projected_dim: int. k, the number of slots after projection.
         projection: string. One of `"linear"`, `"scaled_linear"`,
             `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
-            `"conv"`.
+            `"sliding_max"`, `"conv"`.
         num_heads: int or `None`. If set, one projection per head.
         initializer: initializer for the matrix (linear kinds), the logits
             (`"softmax"`) or the convolution kernel. Defaults to a truncated
@@ -201,7 +212,8 @@ class SequenceProjection(keras.layers.Layer):
 
     @property
     def is_linear_map(self):
-        """True where projecting commutes with a dense layer (not for max)."""
+        """True where projecting commutes with a dense layer (not for the
+        max kinds)."""
         return self.projection not in NONLINEAR_PROJECTIONS
 
     def _default_initializer(self):
@@ -233,7 +245,7 @@ class SequenceProjection(keras.layers.Layer):
         return ops.zeros(shape, dtype or "float32") + logits
 
     def build(self, inputs_shape=None, padding_mask_shape=None):
-        if self.projection != "mean" and self.projection != "max":
+        if self.projection not in WEIGHTLESS_PROJECTIONS:
             if self.projection in MATRIX_PROJECTIONS:
                 shape = (self.sequence_length, self.projected_dim)
             else:
@@ -308,6 +320,10 @@ class SequenceProjection(keras.layers.Layer):
 
         if self.projection in MATRIX_PROJECTIONS:
             projected, slot_mask = self._project_matrix(inputs, mask, length)
+        elif self.projection == "sliding_max":
+            projected, slot_mask = self._project_sliding_windows(
+                inputs, mask, length
+            )
         else:
             projected, slot_mask = self._project_windows(
                 inputs, mask, length, feature_axes
@@ -410,6 +426,44 @@ class SequenceProjection(keras.layers.Layer):
         # Every real row has a positive weight into every slot.
         any_real = ops.any(real, axis=1, keepdims=True)
         slot_mask = ops.broadcast_to(any_real, (batch_size, self.projected_dim))
+        return projected, slot_mask
+
+    def _project_sliding_windows(self, inputs, mask, length):
+        """`"sliding_max"`: slot j is the maximum, per feature, of the real
+        positions of rank `[s_j, s_j + w)`, `s_j = floor(j (L_real - w) /
+        (k - 1))` (0 where L_real <= w)."""
+        batch_size = ops.shape(inputs)[0]
+        feature_shape = tuple(ops.shape(inputs)[2:])
+        k, w = self.projected_dim, self.pool_size
+        real = ops.cast(mask, "bool")
+        count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
+        # The positions in rank order: real ones first, each group in order.
+        positions = ops.arange(length, dtype="int32")[None, :]
+        order = ops.argsort(ops.where(real, positions, positions + length))
+        # int32: exact while n k < 2**31.
+        spread = ops.maximum(count - w, 0)
+        starts = ops.floor_divide(
+            ops.arange(k, dtype="int32")[None, :] * spread, max(k - 1, 1)
+        )
+        ranks = starts[:, :, None] + ops.arange(w, dtype="int32")[None, None]
+        valid = ranks < count[:, :, None]  # (batch, k, w)
+        ranks = ops.reshape(ops.minimum(ranks, length - 1), (batch_size, -1))
+        rows = ops.take_along_axis(ops.cast(order, "int32"), ranks, axis=1)
+        rows = rows + ops.arange(batch_size, dtype="int32")[:, None] * length
+        windows = ops.take(
+            ops.reshape(inputs, (-1,) + feature_shape),
+            ops.reshape(rows, (-1,)),
+            axis=0,
+        )
+        windows = ops.reshape(windows, (batch_size, k, w) + feature_shape)
+        feature_ones = (1,) * len(feature_shape)
+        valid = ops.reshape(valid, (batch_size, k, w) + feature_ones)
+        lowest = ops.cast(float("-inf"), inputs.dtype)
+        projected = ops.max(ops.where(valid, windows, lowest), axis=2)
+        # Every slot of a document with a real position is fed.
+        slot_mask = ops.broadcast_to(count > 0, (batch_size, k))
+        filled = ops.reshape(slot_mask, (batch_size, k) + feature_ones)
+        projected = ops.where(filled, projected, ops.zeros_like(projected))
         return projected, slot_mask
 
     def _project_windows(self, inputs, mask, length, feature_axes):

@@ -59,8 +59,8 @@ class LinformerBackbone(Backbone):
             windows of n / k positions, padded positions excluded, so
             fine-tuning on padded documents of any length keeps the scale
             the model was pretrained at; n must be divisible by k),
-            `"softmax"`, `"stretched_softmax"`, `"mean"`, the paper's
-            `"linear"`, `"scaled_linear"` or `"conv"`; see
+            `"sliding_max"`, `"softmax"`, `"stretched_softmax"`, `"mean"`,
+            the paper's `"linear"`, `"scaled_linear"` or `"conv"`; see
             `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or

@@ -29,7 +29,7 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
         x: (L, heads, dh) array, L <= n.
         mask: (L,) array, 1 at real positions.
         projection: "linear", "scaled_linear", "softmax",
-            "stretched_softmax", "mean", "max" or "conv".
+            "stretched_softmax", "mean", "max", "sliding_max" or "conv".
         kernel: linear kinds: (n, k), or (heads, n, k) for one matrix per
             head; the softmax kinds: logits of those shapes; conv: (w,), or
             (heads, w); unused for pooling.
@@ -77,6 +77,22 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
             slot_mask[head] = (e[real] != 0).any(axis=0)
         if projection == "scaled_linear":
             projected *= np.sqrt(n / max(real.sum(), 1))
+        return projected, slot_mask
+
+    if projection == "sliding_max":
+        # Slot j: the real positions of rank [s_j, s_j + w), their starts
+        # s_j = floor(j (L_real - w) / (k - 1)) spread over the document.
+        w = n // k
+        real_positions = np.nonzero(real)[0]
+        spread = max(real_positions.size - w, 0)
+        projected = np.zeros((k,) + x.shape[1:])
+        slot_mask = np.zeros((num_heads, k), bool)
+        for j in range(k):
+            start = j * spread // max(k - 1, 1)
+            chosen = real_positions[start : start + w]
+            if chosen.size:
+                projected[j] = x[chosen].max(axis=0)
+                slot_mask[:, j] = True
         return projected, slot_mask
 
     # Windows of w = n / k positions; an input shorter than n is treated as

@@ -202,9 +202,10 @@ def test_identity_projection_equals_multi_head_attention(
     """E = F = I at k = n is standard attention: on full blocks for every
     kind; on padded batches and inputs shorter than n for every kind whose
     slots can be unfed (DESIGN.md's slot-mask rule masks exactly the padded
-    positions). "scaled_linear" rescales short inputs and a slot of a
-    softmax kind always averages the real rows, so they differ from MHA
-    there by design."""
+    positions). "scaled_linear" rescales short inputs, a slot of a softmax
+    kind always averages the real rows, and "sliding_max" spreads a short
+    document over all k slots (repeating positions), so they differ from
+    MHA there by design."""
     layer = make_layer(sharing, projection, k=N)
     x = rng.normal(size=(3, N, DIM)).astype("float32")
     layer.build(x.shape)
@@ -216,7 +217,7 @@ def test_identity_projection_equals_multi_head_attention(
     np.testing.assert_allclose(
         to_numpy(layer(x)), to_numpy(mha(x, x)), atol=1e-5
     )
-    if projection == "scaled_linear" or (
+    if projection in ("scaled_linear", "sliding_max") or (
         projection in sequence_projection.SOFTMAX_PROJECTIONS
     ):
         return
@@ -252,7 +253,7 @@ def test_variable_counts(sharing, matrices, projection):
     assert len(weights) == len({id(v) for v in weights})
     projection_variables = count_projection_variables(layer)
     dense_variables = 8  # Q, K, V, O kernels and biases
-    if projection in ("mean", "max"):
+    if projection in sequence_projection.WEIGHTLESS_PROJECTIONS:
         assert projection_variables == []
         assert len(weights) == dense_variables
         return
@@ -560,7 +561,14 @@ def output_rms_ratio(projection, n=256, k=32, dim=32, seed=0):
 
 @pytest.mark.parametrize(
     "projection",
-    ["scaled_linear", "softmax", "stretched_softmax", "mean", "max"],
+    [
+        "scaled_linear",
+        "softmax",
+        "stretched_softmax",
+        "mean",
+        "max",
+        "sliding_max",
+    ],
 )
 def test_output_scale_does_not_depend_on_real_length(projection):
     """The length-robust kinds, the backbone's default (max pooling)

@@ -61,7 +61,7 @@ class SequenceProjectionLayerTest(testing.TestCase):
             )
 
     def test_layer_pooling_has_no_weights(self):
-        for projection in ("mean", "max"):
+        for projection in sequence_projection.WEIGHTLESS_PROJECTIONS:
             self.run_layer_test(
                 SequenceProjection,
                 init_kwargs={
@@ -263,6 +263,57 @@ def test_stretched_softmax_spreads_short_documents_over_all_slots(rng):
     np.testing.assert_allclose(sliced[0, 0], x[0, :k].mean(0), atol=1e-5)
 
 
+def test_sliding_max_equals_max_on_full_blocks(rng):
+    """With every position real, the starts are j n / k: `"max"`'s
+    windows."""
+    x = rng.normal(size=(2, N, HEADS, DIM)).astype("float32")
+    fixed = SequenceProjection(N, K, projection="max", num_heads=HEADS)
+    sliding = SequenceProjection(
+        N, K, projection="sliding_max", num_heads=HEADS
+    )
+    np.testing.assert_array_equal(
+        to_numpy(sliding(x)[0]), to_numpy(fixed(x)[0])
+    )
+
+
+def test_sliding_max_fills_every_slot_of_a_short_document(rng):
+    """A short document (padded with holes, or just short) spreads over all
+    k slots with windows of n / k real positions, where `"max"` leaves the
+    slots past its end to padding."""
+    n, k = 64, 8  # windows of 8
+    sliding = SequenceProjection(n, k, projection="sliding_max")
+    fixed = SequenceProjection(n, k, projection="max")
+    x = rng.normal(size=(2, n, DIM)).astype("float32")
+    mask = np.zeros((2, n), bool)
+    mask[0, :22] = True
+    mask[1, 5 : 5 + 44 : 2] = True  # 22 real positions with holes
+    projected, slot_mask = sliding(x, padding_mask=mask)
+    projected = to_numpy(projected)
+    assert to_numpy(slot_mask).all()
+    # 22 real positions: starts floor(j 14 / 7) = 2 j.
+    for row in range(2):
+        real = x[row][mask[row]]
+        for j in range(k):
+            np.testing.assert_array_equal(
+                projected[row, j], real[2 * j : 2 * j + 8].max(axis=0)
+            )
+    np.testing.assert_array_equal(
+        to_numpy(sliding(x[:1, :22])[0])[0], projected[0]
+    )
+    fixed_mask = to_numpy(fixed(x, padding_mask=mask)[1])
+    np.testing.assert_array_equal(fixed_mask[0], [True] * 3 + [False] * 5)
+    # A document no longer than a window: every slot holds its maximum.
+    mask = np.zeros((2, n), bool)
+    mask[0, 10:15] = True
+    projected, slot_mask = sliding(x, padding_mask=mask)
+    expected = np.broadcast_to(x[0, 10:15].max(axis=0), (k, DIM))
+    np.testing.assert_array_equal(to_numpy(projected)[0], expected)
+    np.testing.assert_array_equal(to_numpy(projected)[1], 0.0)
+    np.testing.assert_array_equal(
+        to_numpy(slot_mask).astype(bool), [[True] * k, [False] * k]
+    )
+
+
 def test_scaled_linear_output_scale_does_not_depend_on_length(rng):
     """`"scaled_linear"` is `"linear"` times sqrt(n / L_real)."""
     n = 256
@@ -311,7 +362,8 @@ def test_projected_norm_does_not_grow_with_n(projection, rng):
 
 
 @pytest.mark.parametrize(
-    "projection", ["softmax", "stretched_softmax", "mean", "max"]
+    "projection",
+    ["softmax", "stretched_softmax", "mean", "max", "sliding_max"],
 )
 def test_pooled_norm_does_not_grow_with_n(projection, rng):
     def mean_row_norm(n):
