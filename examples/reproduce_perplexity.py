@@ -43,10 +43,12 @@ RUNS = {
     "k128-conv": ("linformer", 4, "headwise", "conv"),
     # The length-robust kinds (issue 11): on full blocks "scaled_linear" is
     # "linear" (L_real = n), "softmax" a learned generalization of "mean";
-    # "stretched_softmax" is "softmax" except on blocks shorter than n.
+    # "stretched_softmax" is "softmax" except on blocks shorter than n, and
+    # "sliding_max" is "max" except there.
     "k128-softmax": ("linformer", 4, "headwise", "softmax"),
     "k128-scaled": ("linformer", 4, "headwise", "scaled_linear"),
     "k128-stretched": ("linformer", 4, "headwise", "stretched_softmax"),
+    "k128-sliding": ("linformer", 4, "headwise", "sliding_max"),
 }
 
 # Sizes. Full: ~1.5 M backbone parameters, n = 512, 600 steps of 16
