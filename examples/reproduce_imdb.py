@@ -322,47 +322,73 @@ def evaluate_dev(preset_dir, dev_jsonl, batch_size):
 
 
 def paired_table(results):
-    """Each run's difference from the standard model at the same n, with the
-    standard error that the dev set's finite size puts on it.
+    """Each run's difference from the standard model at the same n, on the
+    seeds both have, with two standard errors.
 
-    Both models are scored on the same reviews, so the comparison is paired:
-    for review i, d_i is the run's accuracy on it (mean over the run's
-    seeds) minus the standard model's (mean over its seeds). The difference
-    of the two mean accuracies is mean(d), and its standard error over dev
-    reviews is stdev(d) / sqrt(N). Seed-to-seed spread enters only through
-    what averaging the seeds leaves of it. Runs without per-review results
-    (`dev_correct`) for every seed are left out.
+    Both models are scored on the same reviews and trained from the same
+    seeds, so the comparison is paired twice over:
+
+    - over reviews: for review i, d_i is the run's accuracy on it (mean over
+      the shared seeds) minus the standard model's. The difference of the
+      two mean accuracies is mean(d); the dev set's finite size puts the
+      standard error stdev(d) / sqrt(N) on it.
+    - over seeds: a_s is the difference of the two accuracies with seed s.
+      stdev(a) / sqrt(S) is the standard error that the spread between
+      seeds (training noise) puts on the same mean; n/a with one seed.
+
+    Runs without per-review results (`dev_correct`) for every shared seed
+    are left out.
+
+    Example:
+
+    >>> print(paired_table([
+    ...     dict(run="standard", seed=0, sequence_length=512,
+    ...          dev_correct="1100"),
+    ...     dict(run="k128-max", seed=0, sequence_length=512,
+    ...          dev_correct="1000"),
+    ... ]).splitlines()[-1])
+    | 512 | k128-max | 0 | -25.0 | 25.0 | -74.0 to +24.0 | n/a |
     """
-    groups = {}
+    marks = {}
     for result in results:
         key = (result["sequence_length"], result["run"])
-        groups.setdefault(key, []).append(result.get("dev_correct"))
-    per_review = {}
-    for key, group in groups.items():
-        if all(group) and len({len(c) for c in group}) == 1:
-            per_review[key] = [
-                sum(c[i] == "1" for c in group) / len(group)
-                for i in range(len(group[0]))
-            ]
+        marks.setdefault(key, {})[result["seed"]] = result.get("dev_correct")
     lines = [
-        "| n | run | seeds (run / standard) | vs standard (points) "
-        "| standard error (points) | 95% interval (points) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| n | run | seeds | vs standard (points) "
+        "| standard error, reviews (points) | 95% interval, reviews (points) "
+        "| standard error, seeds (points) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key in sorted(per_review, key=_run_order):
+    for key in sorted(marks, key=_run_order):
         n, name = key
-        reference = per_review.get((n, "standard"))
-        if name == "standard" or reference is None:
+        reference = marks.get((n, "standard"), {})
+        seeds = sorted(set(marks[key]) & set(reference))
+        run = [marks[key][seed] for seed in seeds]
+        standard = [reference[seed] for seed in seeds]
+        if name == "standard" or not seeds or not all(run + standard):
             continue
-        if len(reference) != len(per_review[key]):
+        if len({len(correct) for correct in run + standard}) != 1:
             continue
-        d = [a - b for a, b in zip(per_review[key], reference)]
+        d = [
+            sum(c[i] == "1" for c in run) / len(seeds)
+            - sum(c[i] == "1" for c in standard) / len(seeds)
+            for i in range(len(run[0]))
+        ]
         mean = 100 * statistics.mean(d)
         error = 100 * statistics.stdev(d) / len(d) ** 0.5
+        per_seed = [
+            100 * (a.count("1") - b.count("1")) / len(a)
+            for a, b in zip(run, standard)
+        ]
+        seed_error = (
+            f"{statistics.stdev(per_seed) / len(seeds) ** 0.5:.1f}"
+            if len(seeds) > 1
+            else "n/a"
+        )
         lines.append(
-            f"| {n} | {name} | {len(groups[key])} / "
-            f"{len(groups[(n, 'standard')])} | {mean:+.1f} | {error:.1f} | "
-            f"{mean - 1.96 * error:+.1f} to {mean + 1.96 * error:+.1f} |"
+            f"| {n} | {name} | {', '.join(map(str, seeds))} | {mean:+.1f} | "
+            f"{error:.1f} | {mean - 1.96 * error:+.1f} to "
+            f"{mean + 1.96 * error:+.1f} | {seed_error} |"
         )
     return "\n".join(lines)
 

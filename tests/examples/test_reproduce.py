@@ -1,6 +1,7 @@
 """The paper-reproduction scripts' --quick modes, on a small slice of the
 shared data (skipped where ../shared/data is absent)."""
 
+import doctest
 import importlib.util
 import json
 import math
@@ -149,7 +150,7 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     accuracy = {r["run"]: r["accuracy"] for r in summary["runs"]}
     delta = 100 * (accuracy["k128"] - accuracy["standard"])
     (row,) = [
-        r for r in table.splitlines() if r.startswith("| 128 | k128 | 1 / 1 |")
+        r for r in table.splitlines() if r.startswith("| 128 | k128 | 0 |")
     ]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert float(cells[3]) == pytest.approx(delta, abs=0.051), row
@@ -225,23 +226,45 @@ def test_imdb_paired_table_scores_both_models_on_the_same_reviews():
     results = [
         result("standard", 0, "1100"),
         result("standard", 1, "1010"),
+        # A seed the run does not have is left out of its comparison.
+        result("standard", 2, "0000"),
         result("k128-max", 0, "1000"),
-        result("k128-max", 1, "1000"),
+        result("k128-max", 1, "1110"),
         # Without per-review marks for every seed, a run is left out.
         result("k256-max", 0, "1111"),
         dict(result("k256-max", 1, "1111"), dev_correct=None),
     ]
     table = script.paired_table(results)
-    # Per review, the seeds' mean: standard 1, .5, .5, 0; max 1, 0, 0, 0.
-    d = [0.0, -0.5, -0.5, 0.0]
+    # Per review, seeds 0 and 1: standard 1, .5, .5, 0; max 1, .5, .5, 0
+    # too, so the mean difference is 0 and so is its error over reviews;
+    # per seed the differences are -25 and +25 points.
+    (row,) = [r for r in table.splitlines() if r.startswith("| 512 | k128-max")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == "0, 1"
+    assert float(cells[3]) == pytest.approx(0.0)
+    assert float(cells[4]) == pytest.approx(0.0)
+    assert float(cells[6]) == pytest.approx(
+        statistics.stdev([-25, 25]) / 2**0.5
+    )
+    assert "k256-max" not in table
+    assert "| 512 | standard |" not in table
+
+    # One seed: the error over reviews is stdev(d) / sqrt(N), and none
+    # over seeds.
+    table = script.paired_table(results[:1] + results[3:4])
+    d = [0.0, -1.0, 0.0, 0.0]
     error = 100 * statistics.stdev(d) / 2
     (row,) = [r for r in table.splitlines() if r.startswith("| 512 | k128-max")]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[2] == "2 / 2"
     assert float(cells[3]) == pytest.approx(-25.0)
     assert float(cells[4]) == pytest.approx(error, abs=0.05)
     low, high = (float(x) for x in cells[5].split(" to "))
     assert low == pytest.approx(-25.0 - 1.96 * error, abs=0.1)
     assert high == pytest.approx(-25.0 + 1.96 * error, abs=0.1)
-    assert "k256-max" not in table
-    assert "| 512 | standard |" not in table
+    assert cells[6] == "n/a"
+
+    # The docstring's example prints what it shows.
+    (example,) = doctest.DocTestFinder().find(
+        script.paired_table, globs=vars(script)
+    )
+    assert doctest.DocTestRunner().run(example).failed == 0
