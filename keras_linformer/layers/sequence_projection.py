@@ -345,7 +345,9 @@ class SequenceProjection(keras.layers.Layer):
         kernel = ops.cast(self.kernel, inputs.dtype)[..., :length, :]
         if self.num_heads is None:
             # (k, L) @ (batch, L, ...) -> (batch, k, ...)
-            flat = ops.reshape(inputs, (batch_size, length, -1))
+            flat = ops.reshape(
+                inputs, (batch_size, length, math.prod(inputs.shape[2:]))
+            )
             projected = ops.matmul(ops.transpose(kernel), flat)
             projected = ops.reshape(
                 projected,
@@ -416,7 +418,9 @@ class SequenceProjection(keras.layers.Layer):
         # A row with no real position: all-zero weights, not a uniform mix.
         weights = ops.cast(ops.where(real_rows, weights, 0.0), inputs.dtype)
         if self.num_heads is None:
-            flat = ops.reshape(inputs, (batch_size, length, -1))
+            flat = ops.reshape(
+                inputs, (batch_size, length, math.prod(inputs.shape[2:]))
+            )
             projected = ops.reshape(
                 ops.matmul(weights, flat),
                 (batch_size, self.projected_dim) + tuple(ops.shape(inputs)[2:]),
@@ -435,6 +439,13 @@ class SequenceProjection(keras.layers.Layer):
         batch_size = ops.shape(inputs)[0]
         feature_shape = tuple(ops.shape(inputs)[2:])
         k, w = self.projected_dim, self.pool_size
+        if not isinstance(length, int) or length == 0:
+            # A row past the end, never real: the gather below needs a row
+            # to point at even when L is 0 (an empty request to a server).
+            padding = [[0, 0], [0, 1]]
+            inputs = ops.pad(inputs, padding + [[0, 0]] * len(feature_shape))
+            mask = ops.pad(mask, padding)
+            length = length + 1
         real = ops.cast(mask, "bool")
         count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
         # The positions in rank order: real ones first, each group in order.

@@ -346,6 +346,19 @@ def test_fully_padded_row_is_finite(projection):
     assert not keras.ops.convert_to_numpy(slot_mask)[1].any()
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_empty_sequence_gives_empty_slots(projection, num_heads):
+    """L = 0 (an empty request to a server): zeros, every slot masked."""
+    layer = SequenceProjection(N, K, projection=projection, num_heads=num_heads)
+    features = (DIM,) if num_heads is None else (HEADS, DIM)
+    projected, slot_mask = layer(np.zeros((2, 0) + features, "float32"))
+    projected = keras.ops.convert_to_numpy(projected)
+    assert projected.shape == (2, K) + features
+    np.testing.assert_array_equal(projected, 0.0)
+    assert not keras.ops.convert_to_numpy(slot_mask).any()
+
+
 @pytest.mark.parametrize("projection", ["linear", "scaled_linear", "conv"])
 def test_projected_norm_does_not_grow_with_n(projection, rng):
     """The default initializer keeps ||E^T x|| of the order of ||x||."""
