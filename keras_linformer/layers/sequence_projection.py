@@ -438,14 +438,29 @@ class SequenceProjection(keras.layers.Layer):
         (k - 1))` (0 where L_real <= w)."""
         batch_size = ops.shape(inputs)[0]
         feature_shape = tuple(ops.shape(inputs)[2:])
+        k = self.projected_dim
+        if isinstance(length, int) and length > 0:
+            return self._gather_sliding_windows(inputs, mask, length)
+        # L = 0 (an empty request to a server) leaves the gather no row to
+        # read: all slots are empty then. A branch, not a padding row, so
+        # that nonempty inputs are not copied on every call.
+        empty = (
+            ops.zeros((batch_size, k) + feature_shape, inputs.dtype),
+            ops.zeros((batch_size, k), "bool"),
+        )
+        if isinstance(length, int):
+            return empty
+        return ops.cond(
+            length > 0,
+            lambda: self._gather_sliding_windows(inputs, mask, length),
+            lambda: empty,
+        )
+
+    def _gather_sliding_windows(self, inputs, mask, length):
+        """`_project_sliding_windows` for L > 0."""
+        batch_size = ops.shape(inputs)[0]
+        feature_shape = tuple(ops.shape(inputs)[2:])
         k, w = self.projected_dim, self.pool_size
-        if not isinstance(length, int) or length == 0:
-            # A row past the end, never real: the gather below needs a row
-            # to point at even when L is 0 (an empty request to a server).
-            padding = [[0, 0], [0, 1]]
-            inputs = ops.pad(inputs, padding + [[0, 0]] * len(feature_shape))
-            mask = ops.pad(mask, padding)
-            length = length + 1
         real = ops.cast(mask, "bool")
         count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
         # The positions in rank order: real ones first, each group in order.
