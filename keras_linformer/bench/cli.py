@@ -101,8 +101,8 @@ def add_bench_arguments(parser):
         default="linear",
         help="E of the Linformer of the grid and of --long (default: the "
         "paper's linear E, projected before the key and value dense layers; "
-        "'max', the backbone's default, runs those layers on all n rows "
-        "first). --efficiency always measures the linear E.",
+        "'sliding_max', the backbone's default, and 'max' run those layers "
+        "on all n rows first). --efficiency always measures the linear E.",
     )
     model.add_argument("--hidden-dim", type=int, default=768)
     model.add_argument("--num-heads", type=int, default=12)

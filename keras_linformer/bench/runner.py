@@ -302,8 +302,9 @@ def run_benchmark(
         projection: the kind of E of the Linformer of the grid and of
             `long` (see `SequenceProjection`): `"linear"` (default) is the
             paper's, projected before the key and value dense layers;
-            `"max"`, the backbone's default, runs those layers on all n rows
-            first. `efficiency` always measures the linear kind.
+            `"sliding_max"`, the backbone's default, and `"max"` run those
+            layers on all n rows first. `efficiency` always measures the
+            linear kind.
 
     Returns:
         A `BenchmarkResult`.

@@ -55,11 +55,13 @@ class LinformerBackbone(Backbone):
         max_sequence_length: int. n, the longest input accepted.
         projected_dim: int, or a list with one int per layer (the paper's
             nonuniform projected dimension; not with layerwise sharing).
-        projection: string. `"max"` (the default: max pooling over
-            windows of n / k positions, padded positions excluded, so
-            fine-tuning on padded documents of any length keeps the scale
-            the model was pretrained at; n must be divisible by k),
-            `"sliding_max"`, `"softmax"`, `"stretched_softmax"`, `"mean"`,
+        projection: string. `"sliding_max"` (the default: the max over
+            k windows of n / k real positions spread evenly over each
+            document, padded positions excluded, so a padded document of
+            any length fills all k slots with the statistics the model was
+            pretrained on; n must be divisible by k), `"max"` (max pooling
+            over fixed windows of n / k positions),
+            `"softmax"`, `"stretched_softmax"`, `"mean"`,
             the paper's `"linear"`, `"scaled_linear"` or `"conv"`; see
             `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.

@@ -16,6 +16,7 @@ from keras_linformer.bench import paper
 from keras_linformer.bench import report
 from keras_linformer.bench import runner
 from keras_linformer.bench.cli import add_bench_arguments
+from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
 from keras_linformer.layers.sequence_projection import PROJECTIONS
 
 TINY = dict(
@@ -253,16 +254,17 @@ def test_long_and_efficiency_in_process(tensorflow_only):
     assert "Linformer alone" in report.format_report(result)
 
 
-def test_grid_of_the_max_pooling_default(tensorflow_only):
-    """`projection="max"` builds and counts the backbone's default E: the
-    workers' Linformer pools, the FLOPs are max pooling's, the report and
-    its settings say so."""
+@pytest.mark.parametrize("projection", [DEFAULT_PROJECTION, "max"])
+def test_grid_of_a_pooling_projection(tensorflow_only, projection):
+    """The backbone's default E (`"sliding_max"`) and max pooling: the
+    workers' Linformer pools, the FLOPs are the pooling ones (the key and
+    value dense layers on all n rows), the report and its settings say so."""
     from keras_linformer.bench import worker
 
     result = runner.run_benchmark(
         ns=[256],
         ks=[64],
-        projection="max",
+        projection=projection,
         memory_method="allocator",
         memory_runs=1,
         bound=False,
@@ -271,7 +273,7 @@ def test_grid_of_the_max_pooling_default(tensorflow_only):
         **TINY,
     )
     assert result.errors == []
-    assert result.settings["projection"] == "max"
+    assert result.settings["projection"] == projection
     (cell,) = result.grid
     widths = dict(
         batch_size=TINY["batch_size"],
@@ -281,14 +283,18 @@ def test_grid_of_the_max_pooling_default(tensorflow_only):
         intermediate_dim=TINY["intermediate_dim"],
         num_layers=TINY["num_layers"],
     )
-    pooled = flops.backbone_flops("linformer", k=64, projection="max", **widths)
+    pooled = flops.backbone_flops(
+        "linformer", k=64, projection=projection, **widths
+    )
     linear = flops.backbone_flops("linformer", k=64, **widths)
     assert cell["linformer_flops"] == pooled != linear
     assert cell["time_ratio"] > 0 and cell["memory_ratio"] > 0
-    assert "projection=max" in report.format_report(result)
-    task = dict(TINY, n=256, dropout=0.0, dtype="float32", projection="max")
+    assert f"projection={projection}" in report.format_report(result)
+    task = dict(
+        TINY, n=256, dropout=0.0, dtype="float32", projection=projection
+    )
     backbone = worker.build_backbone("linformer", task, projected_dim=64)
-    assert backbone.get_config()["projection"] == "max"
+    assert backbone.get_config()["projection"] == projection
 
 
 def test_an_unknown_projection_is_refused():

@@ -571,7 +571,7 @@ def output_rms_ratio(projection, n=256, k=32, dim=32, seed=0):
     ],
 )
 def test_output_scale_does_not_depend_on_real_length(projection):
-    """The length-robust kinds, the backbone's default (max pooling)
+    """The length-robust kinds, the backbone's default (`"sliding_max"`)
     among them: a document a quarter of n long gets outputs of the size a
     full one gets (issue 11: within 1.5x)."""
     ratio = output_rms_ratio(projection)
