@@ -166,6 +166,32 @@ class TestSharing:
         assert len(weight_ids) == len(set(weight_ids))
         assert {id(v) for v in variables} <= set(weight_ids)
 
+    @pytest.mark.parametrize(
+        "projection", sequence_projection.WEIGHTLESS_PROJECTIONS
+    )
+    def test_sharing_does_not_change_a_weightless_projection(
+        self, make_backbone, rng, projection
+    ):
+        """Pooling kinds, the default among them, have no E to share: every
+        sharing mode is the same model, on a padded batch of varied
+        lengths."""
+        inputs = random_inputs(rng, 3, N)
+        for row, num_real in [(1, 9), (2, 3)]:
+            inputs["padding_mask"][row, num_real:] = 0
+            inputs["token_ids"][row, num_real:] = 0
+        outputs, shapes = {}, {}
+        for sharing in SHARINGS:
+            keras.utils.set_random_seed(0)
+            backbone = make_backbone(sharing=sharing, projection=projection)
+            outputs[sharing] = numpy_output(backbone, inputs)
+            shapes[sharing] = [tuple(w.shape) for w in backbone.weights]
+            assert projection_variables(backbone) == []
+        for sharing in SHARINGS[1:]:
+            assert shapes[sharing] == shapes["none"]
+            np.testing.assert_allclose(
+                outputs[sharing], outputs["none"], rtol=1e-6, atol=1e-6
+            )
+
     def test_layerwise_is_one_variable_for_the_whole_model(self, make_backbone):
         layerwise = make_backbone(
             sharing="layerwise", num_layers=3, projection="linear"
