@@ -20,8 +20,9 @@ PROJECTIONS = (
 # windows of n / k positions spread over each document's real length) is
 # within 0.5 points of the standard model or above it, at k = 128 and 256;
 # max pooling is up to 1.5 points behind at n = 1024, the paper's "linear"
-# 4 to 9 points and "softmax" 2.5 points (docs/results.md). The layers keep the paper's "linear" as their default,
-# as DESIGN.md's signatures have it.
+# 5 to 14 points and "softmax" up to 2.4 points (docs/results.md). The
+# layers keep the paper's "linear" as their default, as DESIGN.md's
+# signatures have it.
 DEFAULT_PROJECTION = "sliding_max"
 # Kinds whose slots are windows of n / k positions: n % k must be 0.
 WINDOWED_PROJECTIONS = ("mean", "max", "sliding_max", "conv")

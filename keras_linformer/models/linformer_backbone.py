@@ -60,9 +60,9 @@ class LinformerBackbone(Backbone):
             document, padded positions excluded, so a padded document of
             any length fills all k slots with the statistics the model was
             pretrained on; n must be divisible by k), `"max"` (max pooling
-            over fixed windows of n / k positions),
-            `"softmax"`, `"stretched_softmax"`, `"mean"`,
-            the paper's `"linear"`, `"scaled_linear"` or `"conv"`; see
+            over fixed windows of n / k positions), `"softmax"`,
+            `"stretched_softmax"`, `"mean"`, the paper's `"linear"`,
+            `"scaled_linear"` or `"conv"`; see
             `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
