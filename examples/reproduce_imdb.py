@@ -27,6 +27,9 @@ length-robust candidates of `SequenceProjection`:
 - `k128-sliding`, `k256-sliding`: `"sliding_max"` (windows of n / k real
   positions spread over each document, so a short review fills all k
   slots).
+- `k128-meaninit`: the paper's `"linear"`, with E and F initialized to
+  window means (`keras_linformer.initializers.WindowMean`) instead of
+  zero-mean random values.
 
 n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
@@ -73,7 +76,12 @@ RUNS = {
     "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
     "k128-sliding": ("linformer", 128, "sliding_max", "blocks"),
     "k256-sliding": ("linformer", 256, "sliding_max", "blocks"),
+    "k128-meaninit": ("linformer", 128, "linear", "blocks"),
 }
+# Runs whose E and F start from another initializer than the projection's
+# default (a `--projection-initializer` name). Other runs' settings do not
+# carry the key, so their recorded results stay reusable.
+RUN_PROJECTION_INITIALIZERS = {"k128-meaninit": "window_mean"}
 
 # Dev accuracy is also reported by review length in word pieces (before
 # truncation to n): [low, high), high None for no bound.
@@ -186,7 +194,7 @@ def model_settings(name, size, sequence_length, quick):
         k = sequence_length // 8  # unused by the standard model
     elif quick:
         k //= QUICK_K_DIVISOR
-    return dict(
+    settings = dict(
         attention=attention,
         num_layers=size["num_layers"],
         num_heads=size["num_heads"],
@@ -200,6 +208,9 @@ def model_settings(name, size, sequence_length, quick):
         dropout=0.1,
         vocabulary_size=size["vocabulary_size"],
     )
+    if name in RUN_PROJECTION_INITIALIZERS:
+        settings["projection_initializer"] = RUN_PROJECTION_INITIALIZERS[name]
+    return settings
 
 
 def common_training(args, size, steps, learning_rate, output_dir, seed):
@@ -228,6 +239,8 @@ def describe(model):
     )
     if model["samples"] != "blocks":
         text += f", pretrained on {model['samples']}"
+    if model.get("projection_initializer", "default") != "default":
+        text += f", E initialized to {model['projection_initializer']}"
     return text
 
 

@@ -1,6 +1,7 @@
 """keras_linformer: Linformer (Wang et al. 2020) for Keras 3 and TensorFlow.
 
-`keras_linformer.layers` holds the layers, `keras_linformer.models` the
+`keras_linformer.layers` holds the layers, `keras_linformer.initializers`
+the initializers of E and F, `keras_linformer.models` the
 backbone, tokenizer and tasks, `keras_linformer.export` the SavedModel export.
 
 Example:
@@ -11,9 +12,10 @@ Example:
 ... )
 """
 
+from keras_linformer import initializers
 from keras_linformer import layers
 
-__all__ = ["layers", "models", "export", "training"]
+__all__ = ["initializers", "layers", "models", "export", "training"]
 
 __version__ = "0.1.0"
 

@@ -14,6 +14,7 @@ import sys
 
 from keras_linformer.bench.cli import add_bench_arguments
 from keras_linformer.export import add_export_arguments
+from keras_linformer.initializers import PROJECTION_INITIALIZERS
 from keras_linformer.layers.linformer_attention import SHARING_MODES
 from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
 from keras_linformer.layers.sequence_projection import PROJECTIONS
@@ -77,6 +78,13 @@ def _add_model_arguments(parser, sequence_length):
         help="How keys and values are projected from n to k (default: "
         "%(default)s, pooling that keeps its accuracy on padded "
         "documents and needs n divisible by k; 'linear' is the paper's).",
+    )
+    group.add_argument(
+        "--projection-initializer",
+        choices=sorted(PROJECTION_INITIALIZERS),
+        default="default",
+        help="Initial E and F (default: the projection's own; 'window_mean' "
+        "starts the 'linear' E as mean pooling over windows of n/k).",
     )
     group.add_argument("--sharing", choices=SHARING_MODES, default="headwise")
     group.add_argument("--dropout", type=float, default=0.1)

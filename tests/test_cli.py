@@ -212,3 +212,56 @@ def test_projected_dim_list_must_match_layers(tmp_path, text_file, capsys):
     )
     assert code == 2
     assert "one k per layer: expected 1 values" in capsys.readouterr().err
+
+
+def test_window_mean_initializer_starts_e_and_f_as_window_means():
+    import types
+
+    import keras
+
+    from keras_linformer.initializers import WindowMean
+    from keras_linformer.training import recipes
+
+    config = types.SimpleNamespace(
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        sequence_length=32,
+        projected_dim="8",
+        projection="linear",
+        sharing="headwise",
+        dropout=0.0,
+        projection_initializer="window_mean",
+    )
+    backbone = recipes.build_backbone(config, vocabulary_size=50)
+    kernels = [w for w in backbone.weights if "projection" in w.path]
+    assert len(kernels) == 4  # E and F in each of 2 layers
+    expected = keras.ops.convert_to_numpy(WindowMean()((32, 8)))
+    for kernel in kernels:
+        assert (keras.ops.convert_to_numpy(kernel) == expected).all()
+    config.projection_initializer = "default"
+    backbone = recipes.build_backbone(config, vocabulary_size=50)
+    kernel = [w for w in backbone.weights if "projection" in w.path][0]
+    assert (keras.ops.convert_to_numpy(kernel) < 0).any()
+
+
+def test_window_mean_initializer_needs_a_matrix_projection(
+    tmp_path, text_file, capsys
+):
+    args = [a for a in TINY_MODEL if not a.startswith("--projected-dim")]
+    code = cli.main(
+        [
+            "pretrain",
+            text_file,
+            f"--output-dir={tmp_path / 'run'}",
+            "--projected-dim=8",
+            "--projection=conv",
+            "--projection-initializer=window_mean",
+        ]
+        + args
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'window_mean'" in err and "projection='conv'" in err
+    assert not (tmp_path / "run" / "preset").exists()

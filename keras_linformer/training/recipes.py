@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_linformer.artifacts import atomic_directory
 from keras_linformer.artifacts import write_text_atomic
+from keras_linformer.initializers import PROJECTION_INITIALIZERS
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerTokenizer
 from keras_linformer.models import learn_vocabulary
@@ -76,8 +77,31 @@ def build_backbone(config, vocabulary_size):
         projected_dim=parse_projected_dim(config.projected_dim),
         projection=config.projection,
         sharing=config.sharing,
+        projection_initializer=projection_initializer(config),
         **common,
     )
+
+
+def projection_initializer(config):
+    """The initializer of E and F that `config.projection_initializer`
+    names (absent: the default)."""
+    name = getattr(config, "projection_initializer", "default")
+    if name not in PROJECTION_INITIALIZERS:
+        raise ValueError(
+            f"Unknown projection initializer {name!r}: expected one of "
+            f"{sorted(PROJECTION_INITIALIZERS)}."
+        )
+    if name == "window_mean" and config.projection not in (
+        "linear",
+        "scaled_linear",
+    ):
+        raise ValueError(
+            "The 'window_mean' projection initializer sets an (n, k) matrix "
+            "E, so it needs `projection` 'linear' or 'scaled_linear'. "
+            f"Received: projection={config.projection!r}"
+        )
+    initializer = PROJECTION_INITIALIZERS[name]
+    return initializer() if initializer else None
 
 
 def _backbone_cls(config):

@@ -268,3 +268,21 @@ def test_imdb_paired_table_scores_both_models_on_the_same_reviews():
         script.paired_table, globs=vars(script)
     )
     assert doctest.DocTestRunner().run(example).failed == 0
+
+
+def test_imdb_meaninit_run_starts_linear_from_window_means():
+    """Only `k128-meaninit` carries a projection initializer, so every other
+    run's recorded settings (and its reuse) are unchanged."""
+    script = _load("reproduce_imdb")
+    settings = {
+        name: script.model_settings(name, script.FULL, 512, quick=False)
+        for name in script.RUNS
+    }
+    meaninit = settings.pop("k128-meaninit")
+    assert meaninit["projection"] == "linear"
+    assert meaninit["projection_initializer"] == "window_mean"
+    assert "window_mean" in script.describe(meaninit)
+    assert all("projection_initializer" not in s for s in settings.values())
+    assert {
+        k: v for k, v in meaninit.items() if k != "projection_initializer"
+    } == (settings["k128"])

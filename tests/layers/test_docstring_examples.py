@@ -11,6 +11,7 @@ MODULES = [
     "keras_linformer.layers.linformer_attention",
     "keras_linformer.layers.linformer_encoder",
     "keras_linformer.layers.projection_sharing",
+    "keras_linformer.initializers.window_mean",
     "keras_linformer.bench.flops",
     "keras_linformer.length_buckets",
 ]

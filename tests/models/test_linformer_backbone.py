@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras
@@ -5,6 +6,7 @@ import keras_hub
 import numpy as np
 import pytest
 
+from keras_linformer.initializers import WindowMean
 from keras_linformer.layers import SequenceProjection
 from keras_linformer.layers import sequence_projection
 from keras_linformer.models import LinformerBackbone
@@ -234,6 +236,25 @@ class TestSerialization:
         config = backbone.get_config()
         restored = LinformerBackbone.from_config(config)
         assert restored.get_config() == config
+
+    def test_window_mean_initializer_round_trips_through_json(
+        self, make_backbone
+    ):
+        """A backbone built with `WindowMean` E and F (per head, with
+        sharing none) rebuilds from its JSON config with the same start."""
+        backbone = make_backbone(
+            projection="linear",
+            sharing="none",
+            projection_initializer=WindowMean(),
+        )
+        config = json.loads(json.dumps(backbone.get_config()))
+        restored = LinformerBackbone.from_config(config)
+        assert restored.get_config() == backbone.get_config()
+        expected = keras.ops.convert_to_numpy(WindowMean()((2, N, K)))
+        for variable in projection_variables(restored):
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(variable), expected
+            )
 
     @pytest.mark.parametrize("sharing", ["headwise", "layerwise"])
     def test_keras_file_round_trip(self, make_backbone, rng, tmp_path, sharing):
