@@ -286,3 +286,52 @@ def test_imdb_meaninit_run_starts_linear_from_window_means():
     assert {
         k: v for k, v in meaninit.items() if k != "projection_initializer"
     } == (settings["k128"])
+
+
+def test_mean_alignment_reads_every_linear_e_of_a_preset(tmp_path):
+    """`projection_mean_alignment.py`: a window-mean E weighs every position
+    of a document alike (1.0), a zero-mean random one does not; a preset
+    without an (n, k) matrix is refused by name."""
+    from keras_linformer.initializers import WindowMean
+    from keras_linformer.models import LinformerBackbone
+
+    script = _load("projection_mean_alignment")
+    tests = doctest.DocTestFinder().find(
+        script.mean_alignment, globs=vars(script)
+    )
+    runner = doctest.DocTestRunner()
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
+
+    def preset(name, **kwargs):
+        backbone = LinformerBackbone(
+            vocabulary_size=20,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+            max_sequence_length=32,
+            projected_dim=8,
+            **kwargs,
+        )
+        path = str(tmp_path / name)
+        backbone.save_to_preset(path)
+        return path
+
+    matrices = script.projection_matrices(
+        preset("mean", projection="linear", projection_initializer=WindowMean())
+    )
+    assert len(matrices) == 4  # E and F of two layers
+    for E in matrices.values():
+        assert E.shape == (32, 8)
+        assert math.isclose(script.mean_alignment(E, 12), 1.0)
+    random_e = script.projection_matrices(
+        preset("random", projection="linear", sharing="none")
+    )
+    assert len(random_e) == 8  # one (n, k) block per head
+    assert all(
+        abs(script.mean_alignment(E, 32)) < 0.9 for E in random_e.values()
+    )
+    with pytest.raises(SystemExit, match="no \\(n, k\\) projection matrix"):
+        script.projection_matrices(preset("max", projection="max"))
