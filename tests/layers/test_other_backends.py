@@ -18,10 +18,12 @@ FILES = [
     "test_linformer_attention.py",
     "test_linformer_encoder.py",
     "test_projection_sharing.py",
+    "../initializers/test_window_mean.py",
 ]
 # The numerics against the NumPy reference (padded, L < n, every sharing and
 # projection), cross-attention, padding, refusals, variable sharing and
-# `.keras` round trips, Keras masks and a compiled mixed precision fit. The
+# `.keras` round trips, Keras masks, a compiled mixed precision fit and the
+# `WindowMean` initializer. The
 # whole files pass on JAX and PyTorch too, but take minutes there on a small
 # CPU.
 SUBSET = (
@@ -31,7 +33,7 @@ SUBSET = (
     "or slot_mask or (fit_lowers_loss and jit and mixed_float16) "
     "or (layerwise_sharing and linear) or (encoder and matches_reference) "
     "or model_from_json or clone or keras_file or identity or real_length "
-    "or fused_attention"
+    "or fused_attention or window_mean"
 )
 
 
