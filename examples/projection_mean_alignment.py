@@ -17,9 +17,7 @@ random.
 """
 
 import argparse
-import os
 
-import h5py
 import numpy as np
 
 
@@ -43,26 +41,34 @@ def mean_alignment(E, length):
 
 
 def projection_matrices(preset_dir):
-    """{name: (n, k) array} of every linear E / F in a preset's weights
-    (per head for `sharing="none"`: one entry per head)."""
+    """{name: (n, k) array} of every learned E / F of the backbone in a
+    preset (loaded with `load_preset`; per head for `sharing="none"`: one
+    entry per head)."""
+    import keras
+
+    from keras_linformer.layers import SequenceProjection
+    from keras_linformer.layers.sequence_projection import (
+        LINEAR_MATRIX_PROJECTIONS,
+    )
+    from keras_linformer.models.presets import load_preset
+
+    model = load_preset(preset_dir)
+    backbone = getattr(model, "backbone", model)
     matrices = {}
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and "_projection/" in name:
-            value = obj[()]
-            if value.ndim == 2:
-                matrices[name] = value
-            elif value.ndim == 3:
-                for head, block in enumerate(value):
-                    matrices[f"{name}[{head}]"] = block
-
-    path = os.path.join(preset_dir, "model.weights.h5")
-    with h5py.File(path, "r") as weights:
-        weights.visititems(visit)
+    for layer in backbone._flatten_layers():
+        if not isinstance(layer, SequenceProjection):
+            continue
+        if layer.projection not in LINEAR_MATRIX_PROJECTIONS:
+            continue
+        value = keras.ops.convert_to_numpy(layer.kernel)
+        blocks = value if value.ndim == 3 else [value]
+        for head, block in enumerate(blocks):
+            suffix = f"[{head}]" if value.ndim == 3 else ""
+            matrices[layer.kernel.path + suffix] = block
     if not matrices:
         raise SystemExit(
-            f"{path} holds no (n, k) projection matrix: expected a Linformer "
-            "preset with projection 'linear' or 'scaled_linear'."
+            f"{preset_dir} holds no (n, k) projection matrix: expected a "
+            f"Linformer preset with projection in {list(LINEAR_MATRIX_PROJECTIONS)}."
         )
     return matrices
 
@@ -84,8 +90,7 @@ def main(argv=None):
     for preset in args.presets:
         for name, E in projection_matrices(preset).items():
             cells = [f"{mean_alignment(E, L):+.3f}" for L in lengths]
-            short = name.replace("layers/", "").replace("/vars/0", "")
-            print(f"| {preset} | {short} | " + " | ".join(cells) + " |")
+            print(f"| {preset} | {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_linformer.initializers.window_mean import window_matrix
+
 PROJECTIONS = (
     "linear",
     "scaled_linear",
@@ -35,6 +37,10 @@ NORMALIZED_PROJECTIONS = ("softmax", "stretched_softmax", "mean")
 MATRIX_PROJECTIONS = ("linear", "scaled_linear", "softmax", "stretched_softmax")
 # Kinds whose (n, k) logits give each slot a softmax over the real rows.
 SOFTMAX_PROJECTIONS = ("softmax", "stretched_softmax")
+# Kinds whose weights are the (n, k) matrix E itself (not logits).
+LINEAR_MATRIX_PROJECTIONS = tuple(
+    kind for kind in MATRIX_PROJECTIONS if kind not in SOFTMAX_PROJECTIONS
+)
 # Kinds that are not a linear map of the inputs: they cannot be applied
 # before the key and value dense layers.
 NONLINEAR_PROJECTIONS = ("max", "sliding_max")
@@ -235,16 +241,11 @@ class SequenceProjection(keras.layers.Layer):
         `SOFTMAX_WINDOW_SHARE` of a full-length slot's weight on its window.
         """
         n, k = self.sequence_length, self.projected_dim
-        window = ops.floor_divide(ops.arange(n) * k, n)
-        inside = ops.equal(window[:, None], ops.arange(k)[None, :])
         width = n / k
         share = SOFTMAX_WINDOW_SHARE
         gap = math.log(share * max(n - width, 1.0) / ((1 - share) * width))
-        logits = ops.cast(ops.where(inside, 0.0, -gap), dtype or "float32")
-        # A new tensor of `shape` (one (n, k) block per head): under PyTorch
-        # `broadcast_to` is a view whose elements share memory, which a
-        # variable then refuses to `assign` into (weight loading included).
-        return ops.zeros(shape, dtype or "float32") + logits
+        # One (n, k) block per head.
+        return window_matrix(shape, inside=0.0, outside=-gap, dtype=dtype)
 
     def build(self, inputs_shape=None, padding_mask_shape=None):
         if self.projection not in WEIGHTLESS_PROJECTIONS:
@@ -438,16 +439,16 @@ class SequenceProjection(keras.layers.Layer):
         """`"sliding_max"`: slot j is the maximum, per feature, of the real
         positions of rank `[s_j, s_j + w)`, `s_j = floor(j (L_real - w) /
         (k - 1))` (0 where L_real <= w)."""
-        batch_size = ops.shape(inputs)[0]
-        feature_shape = tuple(ops.shape(inputs)[2:])
-        k = self.projected_dim
         if isinstance(length, int) and length > 0:
             return self._gather_sliding_windows(inputs, mask, length)
         # L = 0 (an empty request to a server) leaves the gather no row to
         # read: all slots are empty then. A branch, not a padding row, so
         # that nonempty inputs are not copied on every call.
+        batch_size, k = ops.shape(inputs)[0], self.projected_dim
         empty = (
-            ops.zeros((batch_size, k) + feature_shape, inputs.dtype),
+            ops.zeros(
+                (batch_size, k) + tuple(ops.shape(inputs)[2:]), inputs.dtype
+            ),
             ops.zeros((batch_size, k), "bool"),
         )
         if isinstance(length, int):

@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras_linformer.artifacts import atomic_directory
 from keras_linformer.artifacts import write_text_atomic
 from keras_linformer.initializers import PROJECTION_INITIALIZERS
+from keras_linformer.layers.sequence_projection import LINEAR_MATRIX_PROJECTIONS
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerTokenizer
 from keras_linformer.models import learn_vocabulary
@@ -91,13 +92,13 @@ def projection_initializer(config):
             f"Unknown projection initializer {name!r}: expected one of "
             f"{sorted(PROJECTION_INITIALIZERS)}."
         )
-    if name == "window_mean" and config.projection not in (
-        "linear",
-        "scaled_linear",
+    if (
+        name == "window_mean"
+        and config.projection not in LINEAR_MATRIX_PROJECTIONS
     ):
         raise ValueError(
             "The 'window_mean' projection initializer sets an (n, k) matrix "
-            "E, so it needs `projection` 'linear' or 'scaled_linear'. "
+            f"E, so it needs `projection` in {list(LINEAR_MATRIX_PROJECTIONS)}. "
             f"Received: projection={config.projection!r}"
         )
     initializer = PROJECTION_INITIALIZERS[name]
