@@ -298,6 +298,16 @@ BACKENDS = {
 }
 
 
+def has_allocator_statistics(backend):
+    """Whether `backend`'s allocator reports a peak on this device.
+
+    TensorFlow's CPU allocator does so on some processors only: on AMD EPYC
+    `get_memory_info("CPU:0")` raises "Allocator stats not available".
+    JAX and PyTorch report none on CPUs.
+    """
+    return backend.allocator().info() is not None
+
+
 def current():
     """The backend Keras runs on."""
     import keras

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import keras_linformer
+from keras_linformer.bench import backends
 from keras_linformer.bench import flops as flops_lib
 from keras_linformer.bench import paper
 from keras_linformer.bench import worker as worker_lib
@@ -325,6 +326,14 @@ def run_benchmark(
             if gpu
             else "default on CPU (base is 12; the ratios are per layer)"
         )
+    if (
+        memory_method == "allocator"
+        and not gpu
+        and not backends.has_allocator_statistics(backends.current())
+    ):
+        # Label the figures by what is measured: resident-set growth where
+        # this processor gives no allocator statistics.
+        memory_method = "rss"
     settings = {
         "num_layers": num_layers,
         "num_layers_note": layers_note,
