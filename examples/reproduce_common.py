@@ -47,3 +47,35 @@ def settings(args, full, quick):
         name: base[name] if getattr(args, name) is None else getattr(args, name)
         for name in full
     }
+
+
+def write_atomic(path, text):
+    """Writes `text` to `path` through a temporary file: never half-written."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def reuse(result_file, record):
+    """The finished result at `result_file` if it ran with `record`."""
+    import json
+
+    if os.path.exists(result_file):
+        with open(result_file, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous.get("config") == record:
+            return previous
+    return None
+
+
+def finished_results(output_dir):
+    """Every `result.json` under `output_dir`, in a stable order."""
+    import json
+
+    results = []
+    for root, _, files in sorted(os.walk(output_dir)):
+        if "result.json" in files:
+            with open(os.path.join(root, "result.json"), encoding="utf-8") as f:
+                results.append(json.load(f))
+    return results

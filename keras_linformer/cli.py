@@ -86,6 +86,14 @@ def _add_model_arguments(parser, sequence_length):
         help="Initial E and F (default: the projection's own; 'window_mean' "
         "starts the 'linear' E as mean pooling over windows of n/k).",
     )
+    group.add_argument(
+        "--tokenizer",
+        choices=("wordpiece", "byte"),
+        default="wordpiece",
+        help="wordpiece: a vocabulary learned from the training text; "
+        "byte: one token a UTF-8 byte, no vocabulary (default: "
+        "%(default)s; with --preset, the preset's own).",
+    )
     group.add_argument("--sharing", choices=SHARING_MODES, default="headwise")
     group.add_argument("--dropout", type=float, default=0.1)
     group.add_argument("--vocabulary-size", type=int, default=5000)
@@ -112,6 +120,13 @@ def _add_training_arguments(
         "to 0 (default: no warmup).",
     )
     _add_length_buckets_argument(group)
+    group.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="Batch training texts of similar length together (buckets of "
+        "--length-buckets), so that a batch costs about its texts' length, "
+        "not the longest of random texts (default: random batches).",
+    )
     group.add_argument("--output-dir", default=output_dir)
     group.add_argument("--seed", type=int, default=0)
     group.add_argument(

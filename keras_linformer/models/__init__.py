@@ -1,6 +1,9 @@
 """Linformer models in keras_hub's conventions: backbone, tokenizer, tasks."""
 
 from keras_linformer.models.linformer_backbone import LinformerBackbone
+from keras_linformer.models.linformer_byte_tokenizer import (
+    LinformerByteTokenizer,
+)
 from keras_linformer.models.linformer_masked_lm import LinformerMaskedLM
 from keras_linformer.models.linformer_masked_lm_preprocessor import (
     LinformerMaskedLMPreprocessor,
@@ -27,6 +30,7 @@ from keras_linformer.models.vocabulary import learn_vocabulary
 
 __all__ = [
     "LinformerBackbone",
+    "LinformerByteTokenizer",
     "LinformerMaskedLM",
     "LinformerMaskedLMPreprocessor",
     "LinformerTextClassifier",

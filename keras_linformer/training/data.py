@@ -268,6 +268,30 @@ def trim_to_bucket(sequence_length, length_buckets=DEFAULT_LENGTH_BUCKETS):
     return trim
 
 
+def _group_by_length(ds, batch_size, sequence_length, length_buckets):
+    """Batches of `batch_size` examples of similar length: each example
+    goes to the bucket of `bucket_lengths` that holds its real length, and
+    a bucket is emitted as a batch once full. A batch then costs about its
+    bucket's length instead of the longest of random examples (on reviews
+    of 200 to 14,000 bytes, most random batches hold one long review).
+    Deterministic for a deterministic input order, so resuming still sees
+    the batches of an uninterrupted run."""
+    boundaries = [
+        length + 1 for length in bucket_lengths(sequence_length, length_buckets)
+    ][:-1]
+
+    def real_length(x, *_):
+        return tf.reduce_sum(tf.cast(x["padding_mask"] != 0, tf.int32))
+
+    return ds.bucket_by_sequence_length(
+        real_length,
+        boundaries,
+        [batch_size] * (len(boundaries) + 1),
+        no_padding=True,
+        drop_remainder=True,
+    )
+
+
 def masked_lm_dataset(
     samples,
     preprocessor,
@@ -275,6 +299,7 @@ def masked_lm_dataset(
     seed,
     training,
     length_buckets=DEFAULT_LENGTH_BUCKETS,
+    group_by_length=False,
 ):
     """Batched, masked-LM data whose masks are fixed by `seed`.
 
@@ -302,7 +327,12 @@ def masked_lm_dataset(
     ds = ds.enumerate().map(
         mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    ds = ds.batch(batch_size, drop_remainder=training)
+    if training and group_by_length:
+        ds = _group_by_length(
+            ds, batch_size, preprocessor.sequence_length, length_buckets
+        )
+    else:
+        ds = ds.batch(batch_size, drop_remainder=training)
     ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
     if not training:
         ds = ds.cache()
@@ -317,16 +347,26 @@ def classification_dataset(
     seed,
     training,
     length_buckets=DEFAULT_LENGTH_BUCKETS,
+    group_by_length=False,
 ):
     """Batched, preprocessed (text, label) data; training data repeats.
-    Each batch is padded only to its bucket (`trim_to_bucket`)."""
+    Each batch is padded only to its bucket (`trim_to_bucket`); with
+    `group_by_length`, training batches hold texts of similar length
+    (`_group_by_length`)."""
     ds = tf.data.Dataset.from_tensor_slices((texts, labels))
-    if training:
+    if training and group_by_length:
         ds = _repeat_and_shuffle(ds, len(texts), seed)
-        ds = ds.batch(batch_size, drop_remainder=True)
+        ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = _group_by_length(
+            ds, batch_size, preprocessor.sequence_length, length_buckets
+        )
     else:
-        ds = ds.batch(batch_size)
-    ds = ds.map(preprocessor)
+        if training:
+            ds = _repeat_and_shuffle(ds, len(texts), seed)
+            ds = ds.batch(batch_size, drop_remainder=True)
+        else:
+            ds = ds.batch(batch_size)
+        ds = ds.map(preprocessor)
     ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
     if not training:
         ds = ds.cache()

@@ -25,7 +25,7 @@ from keras_linformer.artifacts import write_text_atomic
 from keras_linformer.initializers import PROJECTION_INITIALIZERS
 from keras_linformer.layers.sequence_projection import LINEAR_MATRIX_PROJECTIONS
 from keras_linformer.models import LinformerBackbone
-from keras_linformer.models import LinformerTokenizer
+from keras_linformer.models import LinformerByteTokenizer
 from keras_linformer.models import learn_vocabulary
 from keras_linformer.models import task_classes
 from keras_linformer.models.presets import load_preset
@@ -39,8 +39,10 @@ from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
 
 # Words per pretraining sample, per position of the sequence: WordPiece
-# makes about 1.3 tokens of a word, and [CLS]/[SEP] take two positions.
-WORDS_PER_POSITION = 0.7
+# makes about 1.3 tokens of a word, and [CLS]/[SEP] take two positions;
+# UTF-8 bytes about 6 (five letters and a space) in English.
+WORDS_PER_POSITION = {"wordpiece": 0.7, "byte": 1 / 6}
+TOKENIZERS = ("wordpiece", "byte")
 
 
 def parse_projected_dim(value):
@@ -103,6 +105,31 @@ def projection_initializer(config):
         )
     initializer = PROJECTION_INITIALIZERS[name]
     return initializer() if initializer else None
+
+
+def _words_per_sample(config_tokenizer, sequence_length):
+    return max(1, int(sequence_length * WORDS_PER_POSITION[config_tokenizer]))
+
+
+def _new_tokenizer(config, texts, classes):
+    """A byte tokenizer, or a WordPiece one with a vocabulary learned from
+    `texts` (unless `config.vocabulary` gives it)."""
+    kind = getattr(config, "tokenizer", "wordpiece")
+    if kind not in TOKENIZERS:
+        raise ValueError(
+            f"Unknown tokenizer {kind!r}: expected one of {list(TOKENIZERS)}."
+        )
+    if kind == "byte":
+        return LinformerByteTokenizer()
+    # A script comparing several models can learn the vocabulary once and
+    # pass it in as `config.vocabulary` (the command line always learns it).
+    vocabulary = getattr(config, "vocabulary", None)
+    if vocabulary is None:
+        vocabulary = learn_vocabulary(
+            tf.data.Dataset.from_tensor_slices(texts).batch(1000),
+            vocabulary_size=config.vocabulary_size,
+        )
+    return classes.tokenizer(vocabulary=vocabulary)
 
 
 def _backbone_cls(config):
@@ -203,7 +230,9 @@ def pretrain(config):
         )
         lines = data.read_text_lines([data.DEFAULT_CORPUS])
         train_lines, validation_lines = data.split_train_validation(lines)
-    words = max(1, int(config.sequence_length * WORDS_PER_POSITION))
+    words = _words_per_sample(
+        getattr(config, "tokenizer", "wordpiece"), config.sequence_length
+    )
     # Validation is always on blocks, so that perplexities compare across
     # runs whatever the training samples are.
     validation_samples = data.group_lines(validation_lines, words)
@@ -213,17 +242,13 @@ def pretrain(config):
     else:
         train_samples = data.group_lines(train_lines, words)
 
-    # A script comparing several models can learn the vocabulary once and
-    # pass it in as `config.vocabulary` (the command line always learns it).
-    vocabulary = getattr(config, "vocabulary", None)
-    if vocabulary is None:
-        vocabulary = learn_vocabulary(
-            tf.data.Dataset.from_tensor_slices(train_lines).batch(1000),
-            vocabulary_size=config.vocabulary_size,
-        )
-    print(f"Vocabulary: {len(vocabulary)} word pieces.", flush=True)
     classes = task_classes(_backbone_cls(config))
-    tokenizer = classes.tokenizer(vocabulary=vocabulary)
+    tokenizer = _new_tokenizer(config, train_lines, classes)
+    print(
+        f"Tokenizer: {type(tokenizer).__name__}, "
+        f"{tokenizer.vocabulary_size()} tokens.",
+        flush=True,
+    )
     preprocessor = classes.masked_lm_preprocessor(
         tokenizer,
         sequence_length=config.sequence_length,
@@ -242,6 +267,7 @@ def pretrain(config):
         config.seed,
         True,
         config.length_buckets,
+        getattr(config, "group_by_length", False),
     )
     validation_ds = data.masked_lm_dataset(
         validation_samples,
@@ -252,7 +278,7 @@ def pretrain(config):
         config.length_buckets,
     )
     with strategy.scope():
-        backbone = build_backbone(config, len(vocabulary))
+        backbone = build_backbone(config, tokenizer.vocabulary_size())
         masked_lm = classes.masked_lm(backbone)
         masked_lm.compile(
             optimizer=_optimizer(config, steps_per_epoch * config.epochs),
@@ -303,18 +329,16 @@ def finetune(config):
     )
     with strategy.scope():
         if config.preset:
-            # Finds the tokenizer class registered for the preset's backbone.
-            tokenizer = LinformerTokenizer.from_preset(config.preset)
+            # The tokenizer class the preset saved (WordPiece or bytes).
+            tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(
+                config.preset
+            )
             backbone = keras_hub.models.Backbone.from_preset(config.preset)
         else:
-            vocabulary = learn_vocabulary(
-                tf.data.Dataset.from_tensor_slices(train_texts).batch(1000),
-                vocabulary_size=config.vocabulary_size,
+            tokenizer = _new_tokenizer(
+                config, train_texts, task_classes(_backbone_cls(config))
             )
-            tokenizer = task_classes(_backbone_cls(config)).tokenizer(
-                vocabulary=vocabulary
-            )
-            backbone = build_backbone(config, len(vocabulary))
+            backbone = build_backbone(config, tokenizer.vocabulary_size())
     classes = task_classes(type(backbone))
     sequence_length = min(config.sequence_length, backbone.max_sequence_length)
     preprocessor = classes.text_classifier_preprocessor(
@@ -331,6 +355,7 @@ def finetune(config):
         config.seed,
         True,
         config.length_buckets,
+        getattr(config, "group_by_length", False),
     )
     validation_ds = data.classification_dataset(
         validation_texts,
@@ -391,7 +416,12 @@ def evaluate(config):
     keras.utils.set_random_seed(config.seed)
     if isinstance(task, keras_hub.models.MaskedLM):
         lines = data.read_text_lines([config.data])
-        words = max(1, int(preprocessor.sequence_length * WORDS_PER_POSITION))
+        kind = (
+            "byte"
+            if isinstance(preprocessor.tokenizer, LinformerByteTokenizer)
+            else "wordpiece"
+        )
+        words = _words_per_sample(kind, preprocessor.sequence_length)
         samples = data.group_lines(lines, words)
         ds = data.masked_lm_dataset(
             samples,

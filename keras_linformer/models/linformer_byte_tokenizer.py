@@ -1,0 +1,192 @@
+"""Byte-level tokenizer for Linformer models: one token a UTF-8 byte."""
+
+import keras
+import tensorflow as tf
+from keras_hub.tokenizers import ByteTokenizer
+
+from keras_linformer.models.linformer_backbone import LinformerBackbone
+
+# Special tokens take the first ids; byte b is id b + len(SPECIAL_TOKENS).
+BYTE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+BYTE_OFFSET = len(BYTE_SPECIAL_TOKENS)
+
+
+def _byte_token(byte):
+    """The printable name of byte `byte`: the character for printable ASCII,
+    `<0xNN>` otherwise (so that every token is valid UTF-8 text)."""
+    return chr(byte) if 0x20 <= byte < 0x7F else f"<0x{byte:02X}>"
+
+
+@keras.saving.register_keras_serializable(package="keras_linformer")
+class LinformerByteTokenizer(ByteTokenizer):
+    """A Linformer tokenizer on UTF-8 bytes, with BERT-style special tokens.
+
+    Each byte of the UTF-8 encoding of a text is one token, as in the Long
+    Range Arena's text tasks: no vocabulary to learn, no unknown words, and
+    a sequence about five times longer than WordPiece's. It is keras_hub's
+    `ByteTokenizer` with the special tokens the Linformer preprocessors need
+    (`"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"`, `"[MASK]"`) placed before
+    the bytes: ids 0 to 4 are the special tokens and byte `b` is id `b + 5`,
+    so `vocabulary_size()` is 261. Bytes that are not valid UTF-8 keep
+    their own ids; `detokenize` replaces them as `errors` says.
+
+    Unlike keras_hub's `ByteTokenizer`, it keeps case by default: a
+    byte-level model sees the text as written.
+
+    Args:
+        lowercase: If `True`, the input is lowercased first. Defaults to
+            `False`.
+        special_tokens_in_strings: If `True`, the special tokens' text
+            (e.g. `"[MASK]"`) in an input string maps to their ids instead
+            of to bytes (what a masked-LM server needs). Defaults to `False`.
+        errors: How `detokenize` treats byte sequences that are not valid
+            UTF-8: `"replace"` (with U+FFFD, the default), `"ignore"` or
+            `"strict"`.
+        **kwargs: passed to `keras_hub.tokenizers.ByteTokenizer`.
+
+    Example:
+
+    >>> tokenizer = LinformerByteTokenizer()
+    >>> [int(i) for i in tokenizer("hé")]
+    [109, 200, 174]
+    >>> tokenizer.detokenize(tokenizer("hé")).numpy().decode()
+    'hé'
+    >>> tokenizer.mask_token_id, tokenizer.vocabulary_size()
+    (4, 261)
+    """
+
+    backbone_cls = LinformerBackbone
+
+    def __init__(
+        self,
+        lowercase=False,
+        special_tokens_in_strings=False,
+        errors="replace",
+        **kwargs,
+    ):
+        self._add_special_token("[PAD]", "pad_token")
+        self._add_special_token("[UNK]", "unk_token")
+        self._add_special_token("[CLS]", "cls_token")
+        self._add_special_token("[SEP]", "sep_token")
+        self._add_special_token("[MASK]", "mask_token")
+        self._add_special_token("[CLS]", "start_token")
+        self._add_special_token("[SEP]", "end_token")
+        self.special_tokens_in_strings = special_tokens_in_strings
+        super().__init__(lowercase=lowercase, errors=errors, **kwargs)
+
+    def vocabulary_size(self):
+        return BYTE_OFFSET + 256
+
+    def get_vocabulary(self):
+        return list(BYTE_SPECIAL_TOKENS) + [_byte_token(b) for b in range(256)]
+
+    def id_to_token(self, id):
+        if not 0 <= id < self.vocabulary_size():
+            raise ValueError(
+                f"`id` must be in range [0, {self.vocabulary_size() - 1}]. "
+                f"Received: {id}"
+            )
+        return self.get_vocabulary()[id]
+
+    def token_to_id(self, token):
+        vocabulary = self.get_vocabulary()
+        if token not in vocabulary:
+            raise ValueError(
+                f"Token {token!r} is neither a special token "
+                f"{list(BYTE_SPECIAL_TOKENS)} nor a byte's name."
+            )
+        return vocabulary.index(token)
+
+    def tokenize(self, inputs):
+        inputs = tf.convert_to_tensor(inputs)
+        unbatched = inputs.shape.rank == 0
+        if unbatched:
+            inputs = inputs[None]
+        if self.lowercase:
+            import tensorflow_text as tf_text
+
+            inputs = tf_text.case_fold_utf8(inputs)
+        if self.special_tokens_in_strings:
+            tokens = self._tokenize_with_special_tokens(inputs)
+        else:
+            tokens = self._byte_ids(inputs)
+        if self.sequence_length:
+            tokens = tokens.to_tensor(
+                default_value=self.pad_token_id,
+                shape=[None, self.sequence_length],
+            )
+        return tokens[0] if unbatched else tokens
+
+    def _byte_ids(self, strings):
+        """Ragged ids of the bytes of `strings` (a rank-1 string tensor)."""
+        pieces = tf.strings.bytes_split(strings)
+        codes = tf.ragged.map_flat_values(tf.io.decode_raw, pieces, tf.uint8)
+        codes = tf.squeeze(codes, -1)
+        return tf.cast(codes, self.compute_dtype) + BYTE_OFFSET
+
+    def _tokenize_with_special_tokens(self, strings):
+        import tensorflow_text as tf_text
+
+        pattern = "|".join(
+            "".join(f"\\{c}" if not c.isalnum() else c for c in token)
+            for token in BYTE_SPECIAL_TOKENS
+        )
+        # Pieces: the text between special tokens, and the tokens themselves.
+        pieces = tf_text.regex_split(strings, pattern, pattern)
+        flat = pieces.flat_values
+        special_id = tf.fill(tf.shape(flat), -1)
+        for id, token in enumerate(BYTE_SPECIAL_TOKENS):
+            special_id = tf.where(tf.equal(flat, token), id, special_id)
+        ids = self._byte_ids(flat)
+        # A special token's piece becomes its one id.
+        first = tf.equal(tf.ragged.range(ids.row_lengths()), 0)
+        ids = tf.ragged.boolean_mask(
+            ids, first | tf.less(special_id, 0)[:, None]
+        )
+        per_value = tf.gather(special_id, ids.value_rowids())
+        ids = ids.with_flat_values(
+            tf.where(
+                per_value >= 0,
+                tf.cast(per_value, ids.dtype),
+                ids.flat_values,
+            )
+        )
+        return pieces.with_flat_values(ids).merge_dims(1, 2)
+
+    def detokenize(self, inputs):
+        if not isinstance(inputs, tf.RaggedTensor):
+            inputs = tf.convert_to_tensor(inputs)
+        unbatched = inputs.shape.rank == 1
+        if unbatched:
+            inputs = inputs[None]
+        if not isinstance(inputs, tf.RaggedTensor):
+            inputs = tf.RaggedTensor.from_tensor(inputs)
+        inputs = tf.cast(inputs, tf.int32)
+        # Special tokens and padding are not text.
+        inputs = tf.ragged.boolean_mask(inputs, inputs >= BYTE_OFFSET)
+        byte_strings = tf.constant([bytes([b]) for b in range(256)])
+        raw = tf.strings.reduce_join(
+            tf.gather(byte_strings, inputs - BYTE_OFFSET), axis=-1
+        )
+        outputs = tf.strings.unicode_transcode(
+            raw,
+            "UTF-8",
+            "UTF-8",
+            errors=self.errors,
+            replacement_char=self.replacement_char,
+        )
+        return outputs[0] if unbatched else outputs
+
+    # keras_hub's preset saver and loader call these on every tokenizer,
+    # but `ByteTokenizer` (keras-hub 0.32) defines neither: a byte-level
+    # tokenizer has no files to save or load.
+    def save_assets(self, dir_path):
+        pass
+
+    def load_preset_assets(self, preset):
+        pass
+
+    def get_config(self):
+        config = super().get_config()
+        config["special_tokens_in_strings"] = self.special_tokens_in_strings
+        return config
