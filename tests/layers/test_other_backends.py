@@ -43,7 +43,7 @@ INSTALL = {
 }
 
 
-@pytest.mark.other_backends
+@pytest.mark.slow
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_layer_tests_pass_on_backend(backend):
