@@ -1,7 +1,6 @@
 """Byte-level tokenizer for Linformer models: one token a UTF-8 byte."""
 
 import keras
-import tensorflow as tf
 from keras_hub.tokenizers import ByteTokenizer
 
 from keras_linformer.models.linformer_backbone import LinformerBackbone
@@ -98,6 +97,8 @@ class LinformerByteTokenizer(ByteTokenizer):
         return vocabulary.index(token)
 
     def tokenize(self, inputs):
+        import tensorflow as tf  # tf.data and serving graphs
+
         inputs = tf.convert_to_tensor(inputs)
         unbatched = inputs.shape.rank == 0
         if unbatched:
@@ -119,12 +120,15 @@ class LinformerByteTokenizer(ByteTokenizer):
 
     def _byte_ids(self, strings):
         """Ragged ids of the bytes of `strings` (a rank-1 string tensor)."""
+        import tensorflow as tf  # tf.data and serving graphs
+
         pieces = tf.strings.bytes_split(strings)
         codes = tf.ragged.map_flat_values(tf.io.decode_raw, pieces, tf.uint8)
         codes = tf.squeeze(codes, -1)
         return tf.cast(codes, self.compute_dtype) + BYTE_OFFSET
 
     def _tokenize_with_special_tokens(self, strings):
+        import tensorflow as tf  # tf.data and serving graphs
         import tensorflow_text as tf_text
 
         pattern = "|".join(
@@ -154,6 +158,8 @@ class LinformerByteTokenizer(ByteTokenizer):
         return pieces.with_flat_values(ids).merge_dims(1, 2)
 
     def detokenize(self, inputs):
+        import tensorflow as tf  # tf.data and serving graphs
+
         if not isinstance(inputs, tf.RaggedTensor):
             inputs = tf.convert_to_tensor(inputs)
         unbatched = inputs.shape.rank == 1
