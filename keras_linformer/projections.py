@@ -1,9 +1,11 @@
 """The projection kinds and sharing modes of Linformer's E and F, as data.
 
-What each kind *is* is declared here and only here, so that adding a kind
-is one entry in `PROJECTION_KINDS` (plus its computation in
+What each kind *is* is declared in one place, `PROJECTION_KINDS` of the
+top-level module `keras_linformer_options` (re-exported here), so that
+adding a kind is one entry there (plus its computation in
 `SequenceProjection`). Plain Python, without Keras: the command line reads
-the choices from here before it imports anything heavy.
+the choices from `keras_linformer_options` before it imports anything
+heavy.
 
 Example:
 
@@ -15,96 +17,25 @@ Traceback (most recent call last):
 ValueError: Unknown `projection`: 'pool'. Expected one of ...
 """
 
-import dataclasses
+# The kinds themselves are data in the top-level `keras_linformer_options`
+# (standard library only), which the command line reads without importing
+# this package (whose `__init__` imports Keras).
+from keras_linformer_options import DEFAULT_PROJECTION
+from keras_linformer_options import PROJECTION_KINDS
+from keras_linformer_options import PROJECTIONS
+from keras_linformer_options import SHARING_MODES
+from keras_linformer_options import ProjectionKind
 
-
-@dataclasses.dataclass(frozen=True)
-class ProjectionKind:
-    """What a projection kind is.
-
-    Attributes:
-        name: the `projection` argument that selects it.
-        windowed: its k slots are windows of n / k positions, so n must be
-            divisible by k.
-        weightless: it has no trainable weights (pooling).
-        linear: it is a linear map of its input, so E^T (X W + b) =
-            (E^T X) W + (E^T 1) b and it can run before the key and value
-            dense layers (fewer FLOPs where E is shared across heads).
-        matrix: it holds an (n, k) matrix E, sliced to the first L rows for
-            an input of length L.
-        normalized: each fed slot is an average (weights summing to 1), so
-            E^T 1 is the slot mask itself.
-    """
-
-    name: str
-    windowed: bool
-    weightless: bool
-    linear: bool
-    matrix: bool
-    normalized: bool
-
-
-PROJECTION_KINDS = {
-    kind.name: kind
-    for kind in (
-        # The paper's learned (n, k) matrix.
-        ProjectionKind(
-            "linear",
-            windowed=False,
-            weightless=False,
-            linear=True,
-            matrix=True,
-            normalized=False,
-        ),
-        # The paper's general projections: pooling over windows of n / k.
-        ProjectionKind(
-            "mean",
-            windowed=True,
-            weightless=True,
-            linear=True,
-            matrix=False,
-            normalized=True,
-        ),
-        ProjectionKind(
-            "max",
-            windowed=True,
-            weightless=True,
-            linear=False,
-            matrix=False,
-            normalized=False,
-        ),
-        # Max over k windows of n / k real positions spread over each
-        # document: "max" on full blocks, and a short document still fills
-        # all k slots.
-        ProjectionKind(
-            "sliding_max",
-            windowed=True,
-            weightless=True,
-            linear=False,
-            matrix=False,
-            normalized=False,
-        ),
-        # The paper's convolution, kernel = stride = n / k.
-        ProjectionKind(
-            "conv",
-            windowed=True,
-            weightless=False,
-            linear=True,
-            matrix=False,
-            normalized=False,
-        ),
-    )
-}
-PROJECTIONS = tuple(PROJECTION_KINDS)
-
-# The default of the layers, the backbone and the command line: on padded
-# documents of varied length it keeps the standard model's accuracy, where
-# the paper's "linear" loses 5 to 14 points (docs/results.md).
-DEFAULT_PROJECTION = "sliding_max"
-
-# `sharing`: none (E_i, F_i per head), headwise (one E and one F a layer),
-# key_value (one E a layer, F = E), layerwise (one E for the whole model).
-SHARING_MODES = ("none", "headwise", "key_value", "layerwise")
+__all__ = [
+    "DEFAULT_PROJECTION",
+    "PROJECTIONS",
+    "PROJECTION_KINDS",
+    "SHARING_MODES",
+    "ProjectionKind",
+    "projection_kind",
+    "validate_projection",
+    "validate_sharing",
+]
 
 
 def projection_kind(name):
@@ -125,4 +56,53 @@ def validate_sharing(sharing):
     if sharing not in SHARING_MODES:
         raise ValueError(
             f"Unknown `sharing`: {sharing!r}. Expected one of {SHARING_MODES}."
+        )
+
+
+def validate_projection(
+    sequence_length, projected_dim, projection, sharing=None
+):
+    """Raises a `ValueError` naming the values unless (n, k, kind, sharing)
+    is accepted: n and k positive integers, k <= n, a known kind (and
+    sharing mode, where given), and n divisible by k for a windowed kind.
+
+    The one check of these arguments: every constructor that takes them
+    (`SequenceProjection`, `LinformerAttention`, `LinformerEncoder`,
+    `LinformerBackbone`) calls it, so that each refuses the same values
+    with the same message, at construction.
+
+    Example:
+
+    >>> validate_projection(512, 128, "sliding_max", "headwise")
+    >>> validate_projection(100, 32, "max")
+    Traceback (most recent call last):
+    ...
+    ValueError: `projection='max'` has k windows of n / k positions, ...
+    """
+    for name, value in (
+        ("sequence_length", sequence_length),
+        ("projected_dim", projected_dim),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"`{name}` must be a positive integer. Received: "
+                f"{name}={value!r}"
+            )
+    kind = projection_kind(projection)
+    if sharing is not None:
+        validate_sharing(sharing)
+    if projected_dim > sequence_length:
+        raise ValueError(
+            "`projected_dim` (k) must not exceed `sequence_length` (n). "
+            f"Received: projected_dim={projected_dim}, "
+            f"sequence_length={sequence_length}."
+        )
+    if kind.windowed and sequence_length % projected_dim:
+        raise ValueError(
+            f"`projection={projection!r}` has k windows of n / k positions, "
+            "so `sequence_length` (n) must be divisible by `projected_dim` "
+            f"(k). Received: sequence_length={sequence_length}, "
+            f"projected_dim={projected_dim}, which does not divide it. For "
+            'such n and k use `projection="linear"` (a learned (n, k) '
+            "matrix), or a k that divides n."
         )

@@ -11,17 +11,59 @@ from keras_linformer.layers.projection_sharing import (
 from keras_linformer.layers.projection_sharing import (
     serialize_shared_projection,
 )
-from keras_linformer.layers.sequence_projection import NONLINEAR_PROJECTIONS
-from keras_linformer.layers.sequence_projection import NORMALIZED_PROJECTIONS
 from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.sequence_projection import validate_projection_args
-
-SHARING_MODES = ("none", "headwise", "key_value", "layerwise")
+from keras_linformer.layers.sequence_projection import check_padding_mask
+from keras_linformer.layers.sequence_projection import check_sequence_length
+from keras_linformer.projections import DEFAULT_PROJECTION
+from keras_linformer.projections import projection_kind
+from keras_linformer.projections import validate_projection
 
 
 def _clone_initializer(initializer):
     """A fresh copy, so that sublayers do not draw the same values."""
     return initializer.__class__.from_config(initializer.get_config())
+
+
+def validate_attention_args(
+    sequence_length, projected_dim, projection, sharing, shared_projection
+):
+    """Raises a `ValueError` naming the values unless the Linformer
+    arguments of `LinformerAttention` (and `LinformerEncoder`) are accepted:
+    `validate_projection`'s checks, and a `shared_projection` that is a
+    `SequenceProjection` of the same n, k and kind, one for all heads, given
+    with `sharing="layerwise"` only."""
+    validate_projection(sequence_length, projected_dim, projection, sharing)
+    if shared_projection is None:
+        return
+    if not isinstance(shared_projection, SequenceProjection):
+        raise ValueError(
+            "`shared_projection` must be a "
+            "`keras_linformer.layers.SequenceProjection`. Received: "
+            f"{type(shared_projection).__name__}"
+        )
+    if sharing != "layerwise":
+        raise ValueError(
+            "`shared_projection` is only used with `sharing='layerwise'`. "
+            f"Received: sharing={sharing!r}"
+        )
+    if shared_projection.num_heads is not None:
+        raise ValueError(
+            "A layerwise `shared_projection` is one matrix for all heads, "
+            "so it must have num_heads=None. Received: num_heads="
+            f"{shared_projection.num_heads}"
+        )
+    expected = (sequence_length, projected_dim, projection)
+    actual = (
+        shared_projection.sequence_length,
+        shared_projection.projected_dim,
+        shared_projection.projection,
+    )
+    if expected != actual:
+        raise ValueError(
+            "`shared_projection` must match the layer's (sequence_length, "
+            f"projected_dim, projection) = {expected}. Received a projection "
+            f"with {actual}."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -34,11 +76,14 @@ class LinformerAttention(keras.layers.Layer):
         K'_i = E_i^T (M * (X Wk_i + bk_i))      V'_i = F_i^T (M * (X Wv_i + bv_i))
         head_i = softmax(Q_i K'_i^T / sqrt(dh)) V'_i
 
-    where M zeroes padded positions before the projection. The attention
-    matrix is (L x k) instead of (L x L), so time and memory grow linearly
-    with L. Where E is shared across heads and is a linear map (`"linear"`,
-    `"mean"` and `"conv"` projections with any sharing but `"none"`), the
-    layer projects the input first, E^T (X W + b) = (E^T X) W + (E^T 1) b,
+    where M removes padded positions before the projection (a select, so
+    that no value there, NaN or inf included, reaches K' or V'). The
+    attention matrix is (L x k) instead of (L x L), so time and memory grow
+    linearly with L. Where E is one matrix for all heads (any sharing but
+    `"none"`) and a linear map of its input (the kinds whose
+    `keras_linformer.projections.projection_kind(name).linear` is true:
+    `"linear"`, `"mean"` and `"conv"`), the layer projects the input before
+    the key and value dense layers, E^T (X W + b) = (E^T X) W + (E^T 1) b,
     which skips the two (L x d x d) key and value matmuls. The softmax runs
     in the policy's compute dtype, as in `keras.layers.MultiHeadAttention`,
     except under float16, where it runs in float32 (float16 overflows in
@@ -60,9 +105,9 @@ class LinformerAttention(keras.layers.Layer):
         projected_dim: int. k, the projected length of keys and values.
         value_dim: int. Size of each attention head for value. Defaults to
             `key_dim`.
-        projection: string. `"linear"` (the paper's), `"scaled_linear"`,
-            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
-            `"sliding_max"` or `"conv"`; see `SequenceProjection`.
+        projection: string. `"sliding_max"` (the default), `"max"`,
+            `"mean"`, `"conv"` or the paper's `"linear"`; see
+            `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` to use for keys and
@@ -76,6 +121,19 @@ class LinformerAttention(keras.layers.Layer):
         kernel_regularizer, bias_regularizer, activity_regularizer,
         kernel_constraint, bias_constraint: as in
             `keras.layers.MultiHeadAttention`.
+        seed: optional int. Seed of the dropout layer, as in
+            `keras.layers.MultiHeadAttention`.
+        flash_attention: `None`, `True` or `False`, as in
+            `keras.layers.MultiHeadAttention`: whether the attention runs in
+            the fused `keras.ops.dot_product_attention`. `None` follows
+            `keras.config.is_flash_attention_enabled()`: where that is not
+            `False`, the fused op is used on the backends that fuse it (JAX
+            and PyTorch; TensorFlow's is the same einsums with a float32
+            softmax, which doubles the scores' memory under bfloat16) except
+            under float16, and where the explicit path is needed (returned
+            scores, active dropout). `False` never uses it. `True` always
+            does, with `flash_attention=True` passed on to it, and refuses
+            what it cannot do: dropout, returned scores.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `dtype` etc.
 
@@ -85,9 +143,9 @@ class LinformerAttention(keras.layers.Layer):
             to `query` (self-attention).
         key: optional key tensor of shape `(batch, L, dim)`. Defaults to
             `value`.
-        padding_mask: boolean or int tensor of shape `(batch, L)`, true (1)
-            at real key/value positions. Taken from Keras masking on
-            `value` or `key` when not given.
+        padding_mask: tensor of shape `(batch, L)`, nonzero (true) at real
+            key/value positions, 0 at padded ones. Taken from Keras masking
+            on `value` or `key` when not given.
         training: Python boolean, whether dropout is active.
         return_attention_scores: bool. If `True`, also return the attention
             weights, of shape `(batch, num_heads, T, k)`.
@@ -122,7 +180,7 @@ class LinformerAttention(keras.layers.Layer):
         sequence_length,
         projected_dim,
         value_dim=None,
-        projection="linear",
+        projection=DEFAULT_PROJECTION,
         sharing="headwise",
         shared_projection=None,
         dropout=0.0,
@@ -135,17 +193,25 @@ class LinformerAttention(keras.layers.Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        seed=None,
+        flash_attention=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        validate_projection_args(sequence_length, projected_dim, projection)
-        validate_sharing(
-            sharing,
-            shared_projection,
+        validate_attention_args(
             sequence_length,
             projected_dim,
             projection,
+            sharing,
+            shared_projection,
         )
+        if flash_attention and dropout > 0.0:
+            raise ValueError(
+                "Dropout is not supported with flash_attention=True (the "
+                "fused attention has no dropout). Received: "
+                f"dropout={dropout}. Set dropout=0.0, or flash_attention "
+                "to None or False."
+            )
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim if value_dim else key_dim
@@ -168,6 +234,8 @@ class LinformerAttention(keras.layers.Layer):
         self.activity_regularizer = keras.regularizers.get(activity_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.seed = seed
+        self.flash_attention = flash_attention
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(key_dim))
         # The output has one row per query position: pass the query's Keras
         # mask on, as MultiHeadAttention does.
@@ -175,12 +243,7 @@ class LinformerAttention(keras.layers.Layer):
         # Project the input before the dense layer where E is one linear
         # map for all heads: same numbers, two (L x d x d) matmuls fewer.
         self._project_inputs_first = (
-            sharing != "none" and projection not in NONLINEAR_PROJECTIONS
-        )
-        # See `_fused_attention_applies`; fixed for the layer's lifetime.
-        self._fused_attention_available = (
-            keras.backend.backend() in ("jax", "torch")
-            and self.compute_dtype != "float16"
+            sharing != "none" and projection_kind(projection).linear
         )
 
     def _common_kwargs(self):
@@ -196,6 +259,8 @@ class LinformerAttention(keras.layers.Layer):
         )
 
     def _make_projection(self, name, num_heads=None):
+        # Built from arguments this layer has validated: no second check
+        # can fail.
         return SequenceProjection(
             sequence_length=self.sequence_length,
             projected_dim=self.projected_dim,
@@ -263,19 +328,19 @@ class LinformerAttention(keras.layers.Layer):
         # float16 overflows in the softmax, so it runs in float32 there.
         # bfloat16 has float32's range: it stays in bfloat16, as in keras's
         # MultiHeadAttention, because a float32 copy of the (h x T x k)
-        # scores doubled Linformer's peak memory (BENCHMARKS.md).
+        # scores doubled Linformer's peak memory (docs/results.md).
         softmax_dtype = (
             "float32" if self.compute_dtype == "float16" else self.dtype_policy
         )
         self._softmax = keras.layers.Softmax(axis=-1, dtype=softmax_dtype)
         self._dropout_layer = keras.layers.Dropout(
-            rate=self.dropout, dtype=self.dtype_policy
+            rate=self.dropout, dtype=self.dtype_policy, seed=self.seed
         )
         self.built = True
 
     def _column_sums(self, projection, inputs, padding_mask, slot_mask):
         """E^T 1 over real positions, of shape (batch, k, 1)."""
-        if projection.projection in NORMALIZED_PROJECTIONS:
+        if projection.kind.normalized:
             # Averages: 1 on every fed slot, 0 on the others, exactly.
             return ops.cast(slot_mask, inputs.dtype)[..., None]
         ones = ops.ones_like(inputs[..., :1])
@@ -289,45 +354,6 @@ class LinformerAttention(keras.layers.Layer):
             bias = ops.cast(dense.bias, outputs.dtype)
             outputs = outputs + ops.expand_dims(column_sums - 1, -1) * bias
         return outputs
-
-    def _fused_attention_applies(self, training, return_attention_scores):
-        """Whether `keras.ops.dot_product_attention` computes this call.
-
-        Under JAX and PyTorch it reaches the backend's fused kernels (cuDNN
-        through JAX, `scaled_dot_product_attention` in PyTorch). Under
-        TensorFlow it is the same two einsums with the softmax cast to
-        float32, which doubles the (h x T x k) scores' memory under
-        bfloat16, so TensorFlow keeps the explicit path. As in
-        `keras.layers.MultiHeadAttention`, returned scores and active
-        dropout need the explicit path too, and so does float16: JAX's
-        attention then asks for a float16 x float16 -> float32 product,
-        which its CPU backend refuses when differentiating a compiled step.
-        """
-        dropout_active = bool(training) and self.dropout > 0.0
-        return self._fused_attention_available and not (
-            return_attention_scores or dropout_active
-        )
-
-    def _fused_attention(self, query_states, key_states, value_states, slots):
-        """softmax(Q K'^T / sqrt(dh)) V' over the fed slots, (b, T, h, dv).
-
-        A row with no fed slot (an all-padding example) would be fully
-        masked, where some fused kernels return NaN: it attends to every
-        slot instead and is then zeroed, which is what the explicit path's
-        masked softmax gives it.
-        """
-        mask = _slot_mask_4d(slots)  # (b, 1 or h, 1, k)
-        any_fed = ops.any(mask, axis=-1, keepdims=True)
-        context = ops.dot_product_attention(
-            query_states,
-            key_states,
-            value_states,
-            mask=ops.logical_or(mask, ops.logical_not(any_fed)),
-            scale=self._inverse_sqrt_key_dim,
-        )
-        # (b, 1 or h, 1, 1) -> (b, 1, 1 or h, 1), against (b, T, h, dv).
-        any_fed = ops.transpose(any_fed, (0, 2, 1, 3))
-        return context * ops.cast(any_fed, context.dtype)
 
     def _project_keys_and_values(self, key, value, padding_mask):
         """K' and V' of shape (batch, k, heads, dh), and the slot mask."""
@@ -368,6 +394,115 @@ class LinformerAttention(keras.layers.Layer):
         )
         return key_states, value_states, slot_mask
 
+    def _use_fused_attention(self, training, return_attention_scores):
+        """Whether `keras.ops.dot_product_attention` computes this call
+        (see `flash_attention` in the class docstring)."""
+        flash_attention = self.flash_attention
+        if flash_attention is None:
+            flash_attention = keras.config.is_flash_attention_enabled()
+        if flash_attention is False:
+            return False
+        if flash_attention:
+            if return_attention_scores:
+                raise ValueError(
+                    "Returning attention scores is not supported with "
+                    "flash_attention=True (the fused attention does not "
+                    "return them). Set flash_attention to None or False."
+                )
+            return True
+        # float16: JAX's attention then asks for a float16 x float16 ->
+        # float32 product, which its CPU backend refuses when
+        # differentiating a compiled step.
+        dropout_active = bool(training) and self.dropout > 0.0
+        return (
+            keras.backend.backend() in ("jax", "torch")
+            and self.compute_dtype != "float16"
+            and not (return_attention_scores or dropout_active)
+        )
+
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        slot_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        """softmax(Q K'^T / sqrt(dh)) V', as in `MultiHeadAttention`.
+
+        Override it for another attention over the projected keys and
+        values.
+
+        Args:
+            query: projected query, `(batch, T, heads, key_dim)`.
+            key: K', `(batch, k, heads, key_dim)`.
+            value: V', `(batch, k, heads, value_dim)`.
+            slot_mask: boolean `(batch, k)` or `(batch, heads, k)`, true at
+                the slots that some real position feeds; `None`: all.
+            training: Python boolean, whether dropout is active.
+            return_attention_scores: bool. Compute the weights explicitly
+                and return them.
+
+        Returns:
+            `(attention_output, attention_scores)`: `(batch, T, heads,
+            value_dim)` and `(batch, heads, T, k)`, or `None` where the
+            fused `keras.ops.dot_product_attention` computed the output.
+        """
+        if slot_mask is None:
+            slot_mask = ops.ones(ops.shape(key)[:2], "bool")
+        mask = _slot_mask_4d(slot_mask)  # (b, 1 or h, 1, k)
+        if self._use_fused_attention(training, return_attention_scores):
+            # A row with no fed slot (an all-padding example) would be fully
+            # masked, where some fused kernels return NaN: it attends to
+            # every slot instead and is then zeroed, which is what the
+            # explicit path's masked softmax gives it.
+            any_fed = ops.any(mask, axis=-1, keepdims=True)
+            context = ops.dot_product_attention(
+                query,
+                key,
+                value,
+                mask=ops.logical_or(mask, ops.logical_not(any_fed)),
+                scale=self._inverse_sqrt_key_dim,
+                flash_attention=True if self.flash_attention else None,
+            )
+            # (b, 1 or h, 1, 1) -> (b, 1, 1 or h, 1), against (b, T, h, dv).
+            any_fed = ops.transpose(any_fed, (0, 2, 1, 3))
+            context = ops.where(any_fed, context, ops.zeros((), context.dtype))
+            return context, None
+        query = ops.multiply(
+            query, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
+        )
+        # (batch, heads, T, k): the attention matrix is T x k, not T x L.
+        # Query first: TensorFlow then emits a batched matmul straight into
+        # (b, h, t, k); the other order materializes (b, h, k, t) and a
+        # transposed copy of it (twice the memory of the scores).
+        scores = ops.einsum("bthd,bkhd->bhtk", query, key)
+        # One rule for every projection kind: a slot that no real position
+        # feeds (a pooling window over padding, an identity E's padded
+        # column, a row that is all padding) is masked out of the softmax.
+        weights = self._softmax(scores, mask=mask)
+        weights = ops.cast(weights, value.dtype)
+        dropped = self._dropout_layer(weights, training=training)
+        context = ops.einsum("bhtk,bkhd->bthd", dropped, value)
+        return context, weights
+
+    def _check_inputs(self, query, value, key, padding_mask):
+        """Refuses keys and values of different lengths, a padding mask
+        that is not (batch, L), and L > n, naming the shapes."""
+        if any(
+            a is not None and b is not None and a != b
+            for a, b in zip(key.shape[:2], value.shape[:2])
+        ):
+            raise ValueError(
+                "`key` and `value` must have the same batch size and "
+                f"length. Received: key of shape {tuple(key.shape)}, "
+                f"value of shape {tuple(value.shape)}."
+            )
+        if padding_mask is not None:
+            check_padding_mask(padding_mask.shape, value.shape, "value")
+        check_sequence_length(value.shape[1], self.sequence_length, self.name)
+
     def call(
         self,
         query,
@@ -405,35 +540,25 @@ class LinformerAttention(keras.layers.Layer):
         for implicit in (key_mask, value_mask, mask):
             if padding_mask is None:
                 padding_mask = implicit
+        if padding_mask is not None:
+            padding_mask = ops.convert_to_tensor(padding_mask)
+        self._check_inputs(query, value, key, padding_mask)
 
         key_states, value_states, slot_mask = self._project_keys_and_values(
             key, value, padding_mask
         )
-
         query_states = self.query_dense(query)
-        if self._fused_attention_applies(training, return_attention_scores):
-            context = self._fused_attention(
-                query_states, key_states, value_states, slot_mask
-            )
-            return self.output_dense(context)
-        query_states = ops.multiply(
-            query_states, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
+        context, scores = self._compute_attention(
+            query_states,
+            key_states,
+            value_states,
+            slot_mask=slot_mask,
+            training=training,
+            return_attention_scores=return_attention_scores,
         )
-        # (batch, heads, T, k): the attention matrix is T x k, not T x L.
-        # Query first: TensorFlow then emits a batched matmul straight into
-        # (b, h, t, k); the other order materializes (b, h, k, t) and a
-        # transposed copy of it (twice the memory of the scores).
-        scores = ops.einsum("bthd,bkhd->bhtk", query_states, key_states)
-        # One rule for every projection kind: a slot that no real position
-        # feeds (a pooling window over padding, an identity E's padded
-        # column, a row that is all padding) is masked out of the softmax.
-        weights = self._softmax(scores, mask=_slot_mask_4d(slot_mask))
-        weights = ops.cast(weights, value_states.dtype)
-        dropped = self._dropout_layer(weights, training=training)
-        context = ops.einsum("bhtk,bkhd->bthd", dropped, value_states)
         outputs = self.output_dense(context)
         if return_attention_scores:
-            return outputs, weights
+            return outputs, scores
         return outputs
 
     def compute_output_shape(
@@ -452,13 +577,8 @@ class LinformerAttention(keras.layers.Layer):
         **kwargs,
     ):
         value = query if value is None else value
-        length = value.shape[1]
-        if length is not None and length > self.sequence_length:
-            raise ValueError(
-                f"Input sequence length {length} is longer than the "
-                f"`sequence_length` n={self.sequence_length} that {self.name} "
-                f"was built for."
-            )
+        key = value if key is None else key
+        self._check_inputs(query, value, key, padding_mask)
         outputs = keras.KerasTensor(
             self.compute_output_shape(query.shape), dtype=self.compute_dtype
         )
@@ -520,6 +640,8 @@ class LinformerAttention(keras.layers.Layer):
                 "bias_constraint": keras.constraints.serialize(
                     self.bias_constraint
                 ),
+                "seed": self.seed,
+                "flash_attention": self.flash_attention,
             }
         )
         return config
@@ -538,44 +660,3 @@ def _slot_mask_4d(slot_mask):
     if len(slot_mask.shape) == 2:  # the same for all heads
         return slot_mask[:, None, None, :]
     return slot_mask[:, :, None, :]
-
-
-def validate_sharing(
-    sharing, shared_projection, sequence_length, projected_dim, projection
-):
-    """Raises a `ValueError` for an unknown sharing or a mismatched projection."""
-    if sharing not in SHARING_MODES:
-        raise ValueError(
-            f"Unknown `sharing`: {sharing!r}. Expected one of {SHARING_MODES}."
-        )
-    if shared_projection is None:
-        return
-    if not isinstance(shared_projection, SequenceProjection):
-        raise ValueError(
-            "`shared_projection` must be a "
-            "`keras_linformer.layers.SequenceProjection`. Received: "
-            f"{type(shared_projection).__name__}"
-        )
-    if sharing != "layerwise":
-        raise ValueError(
-            "`shared_projection` is only used with `sharing='layerwise'`. "
-            f"Received: sharing={sharing!r}"
-        )
-    if shared_projection.num_heads is not None:
-        raise ValueError(
-            "A layerwise `shared_projection` is one matrix for all heads, "
-            "so it must have num_heads=None. Received: num_heads="
-            f"{shared_projection.num_heads}"
-        )
-    expected = (sequence_length, projected_dim, projection)
-    actual = (
-        shared_projection.sequence_length,
-        shared_projection.projected_dim,
-        shared_projection.projection,
-    )
-    if expected != actual:
-        raise ValueError(
-            "`shared_projection` must match the layer's (sequence_length, "
-            f"projected_dim, projection) = {expected}. Received a projection "
-            f"with {actual}."
-        )

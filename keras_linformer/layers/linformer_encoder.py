@@ -5,14 +5,15 @@ from keras import ops
 
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.linformer_attention import _clone_initializer
-from keras_linformer.layers.linformer_attention import validate_sharing
+from keras_linformer.layers.linformer_attention import validate_attention_args
 from keras_linformer.layers.projection_sharing import (
     deserialize_shared_projection,
 )
 from keras_linformer.layers.projection_sharing import (
     serialize_shared_projection,
 )
-from keras_linformer.layers.sequence_projection import validate_projection_args
+from keras_linformer.layers.sequence_projection import check_sequence_length
+from keras_linformer.projections import DEFAULT_PROJECTION
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -30,9 +31,9 @@ class LinformerEncoder(keras.layers.Layer):
         num_heads: int. Number of attention heads.
         sequence_length: int. n, the longest input length accepted.
         projected_dim: int. k, the projected length of keys and values.
-        projection: string. `"linear"` (the paper's), `"scaled_linear"`,
-            `"softmax"`, `"stretched_softmax"`, `"mean"`, `"max"`,
-            `"sliding_max"` or `"conv"`; see `SequenceProjection`.
+        projection: string. `"sliding_max"` (the default), `"max"`,
+            `"mean"`, `"conv"` or the paper's `"linear"`; see
+            `SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"`.
         shared_projection: a `SequenceProjection` shared by several layers
@@ -50,7 +51,8 @@ class LinformerEncoder(keras.layers.Layer):
 
     Call arguments:
         inputs: tensor of shape `(batch, L, hidden_dim)`, `L <= n`.
-        padding_mask: boolean or int tensor of shape `(batch, L)`.
+        padding_mask: tensor of shape `(batch, L)`, nonzero (true) at
+            real positions.
         attention_mask: refused (see `LinformerAttention`).
         training: Python boolean, whether dropout is active.
         return_attention_scores: bool. Also return the `(batch, heads, L, k)`
@@ -77,7 +79,7 @@ class LinformerEncoder(keras.layers.Layer):
         num_heads,
         sequence_length,
         projected_dim,
-        projection="linear",
+        projection=DEFAULT_PROJECTION,
         sharing="headwise",
         shared_projection=None,
         dropout=0,
@@ -90,6 +92,13 @@ class LinformerEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        validate_attention_args(
+            sequence_length,
+            projected_dim,
+            projection,
+            sharing,
+            shared_projection,
+        )
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
         self.sequence_length = sequence_length
@@ -109,14 +118,6 @@ class LinformerEncoder(keras.layers.Layer):
         )
         self.normalize_first = normalize_first
         self.supports_masking = True
-        validate_projection_args(sequence_length, projected_dim, projection)
-        validate_sharing(
-            sharing,
-            shared_projection,
-            sequence_length,
-            projected_dim,
-            projection,
-        )
 
     def build(self, inputs_shape):
         hidden_dim = inputs_shape[-1]
@@ -194,6 +195,7 @@ class LinformerEncoder(keras.layers.Layer):
         training=None,
         return_attention_scores=False,
     ):
+        check_sequence_length(inputs.shape[1], self.sequence_length, self.name)
         x = inputs
 
         # Self attention block.
@@ -251,13 +253,7 @@ class LinformerEncoder(keras.layers.Layer):
     ):
         # Refuse a too long input when the functional model is built, as
         # `LinformerAttention` does, not only when it is first run.
-        length = inputs.shape[1]
-        if length is not None and length > self.sequence_length:
-            raise ValueError(
-                f"Input sequence length {length} is longer than the "
-                f"`sequence_length` n={self.sequence_length} that {self.name} "
-                f"was built for."
-            )
+        check_sequence_length(inputs.shape[1], self.sequence_length, self.name)
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if return_attention_scores:
             scores_shape = (

@@ -1,20 +1,17 @@
-"""Layerwise sharing of one `SequenceProjection` that survives serialization.
+"""Layerwise sharing: one `SequenceProjection` held by several layers stays
+one object, so one E, when the layers' configs are read back.
 
-Several layers that hold one projection object (the paper's layerwise
-sharing) write it into their configs as plain data: the projection's nested
-config, as `keras_hub.layers.MaskedLMHead` writes its `token_embedding`, plus
-a share key that names the object. Reading the configs back gives the layers
-of one model one new projection again, whichever Keras path reads them:
-`model_from_json`, `clone_model`, `.keras` files and presets.
-
-Keras's own `ObjectSharingScope` does this only inside `.keras` saving and
-loading (`to_json`, `model_from_json` and `clone_model` open no scope), and
-it is not public API. So the sharing is re-created here, from the layer
-names: within one model every layer name is unique, so the first layer that
-reads a key creates the projection, the other layers of that model reuse it,
-and a layer name seen again under the same key means the configs are being
-read a second time (a second load, a second clone), which starts a new
-projection. A clone therefore never shares the original's variables.
+A layer writes the projection it shares into its config as plain data: the
+nested config of `keras.saving.serialize_keras_object` (as keras_hub's
+`MaskedLMHead` writes its `token_embedding`) and a share key naming the
+object. Keras's `.keras` loading would re-share a nested object by itself,
+but `model_from_json` and `clone_model` read each layer's config on its own,
+with nothing that spans the model. So the sharing is re-created from the
+configs: the layers of one model have unique names, so the first layer that
+reads a share key creates the projection and the model's other layers reuse
+it, while a layer name that comes again under the same key is a new read of
+the configs (a second load or clone), which gets a projection of its own. A
+clone therefore never shares the original's E.
 
 Example:
 
@@ -23,6 +20,11 @@ Example:
 >>> config = serialize_shared_projection(shared)
 >>> sorted(config)
 ['config', 'share_key']
+>>> first = deserialize_shared_projection(config, "attention_0")
+>>> first is deserialize_shared_projection(config, "attention_1")
+True
+>>> first is deserialize_shared_projection(config, "attention_0")
+False
 """
 
 import threading
@@ -31,18 +33,19 @@ import weakref
 
 import keras
 
-# share key -> (weak reference to the projection, names of the layers that
-# took it). Weak, so that projections of discarded models are not kept.
-_LOADED = {}
+# projection -> its share key. Weak, as `_READ`: neither keeps a discarded
+# model's projection alive.
+_KEYS = weakref.WeakKeyDictionary()
+# share key -> (the projection last read under it, the names of the layers
+# that took it).
+_READ = {}
 _LOCK = threading.Lock()
 
 
 def serialize_shared_projection(projection):
     """Plain-data config of a shared projection, with its share key."""
-    key = getattr(projection, "_share_key", None)
-    if key is None:
-        key = uuid.uuid4().hex
-        projection._share_key = key
+    with _LOCK:
+        key = _KEYS.setdefault(projection, uuid.uuid4().hex)
     return {
         "config": keras.saving.serialize_keras_object(projection),
         "share_key": key,
@@ -50,20 +53,20 @@ def serialize_shared_projection(projection):
 
 
 def deserialize_shared_projection(config, layer_name):
-    """The projection for `layer_name`: the one the other layers of the same
-    model got from this share key, or a new one from the nested config."""
+    """The projection for the layer `layer_name`: the one that the other
+    layers of its model got from the same share key, or a new one."""
     if not isinstance(config, dict):
         return config  # Already an object, or None.
     if set(config) != {"config", "share_key"}:
-        # A bare nested config (no share key): one projection for this layer.
+        # A bare nested config: a projection of this layer's own.
         return keras.saving.deserialize_keras_object(config)
     key = config["share_key"]
     with _LOCK:
-        entry = _LOADED.get(key)
-        projection = entry[0]() if entry else None
-        if projection is not None and layer_name not in entry[1]:
-            entry[1].add(layer_name)
-            return projection
-        projection = keras.saving.deserialize_keras_object(config["config"])
-        _LOADED[key] = (weakref.ref(projection), {layer_name})
+        projection, takers = _READ.get(key, (lambda: None, set()))
+        projection = projection()
+        if projection is None or layer_name in takers:
+            projection = keras.saving.deserialize_keras_object(config["config"])
+            takers = set()
+            _READ[key] = (weakref.ref(projection), takers)
+        takers.add(layer_name)
         return projection

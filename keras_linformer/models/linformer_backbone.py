@@ -4,11 +4,12 @@ import keras
 from keras_hub.layers import TokenAndPositionEmbedding
 from keras_hub.models import Backbone
 
-from keras_linformer.layers.linformer_attention import validate_sharing
 from keras_linformer.layers.linformer_encoder import LinformerEncoder
-from keras_linformer.layers.sequence_projection import DEFAULT_PROJECTION
 from keras_linformer.layers.sequence_projection import SequenceProjection
-from keras_linformer.layers.sequence_projection import validate_projection_args
+from keras_linformer.layers.sequence_projection import check_sequence_length
+from keras_linformer.projections import DEFAULT_PROJECTION
+from keras_linformer.projections import validate_projection
+from keras_linformer.upstream import transformer_encoder_sublayers
 
 
 def linformer_kernel_initializer(stddev=0.02):
@@ -59,10 +60,9 @@ class LinformerBackbone(Backbone):
             k windows of n / k real positions spread evenly over each
             document, padded positions excluded, so a padded document of
             any length fills all k slots with the statistics the model was
-            pretrained on; n must be divisible by k), `"max"` (max pooling
-            over fixed windows of n / k positions), `"softmax"`,
-            `"stretched_softmax"`, `"mean"`, the paper's `"linear"`,
-            `"scaled_linear"` or `"conv"`; see
+            pretrained on), `"max"` (max pooling over fixed windows of
+            n / k positions), `"mean"`, `"conv"` or the paper's `"linear"`;
+            all but `"linear"` need n divisible by k. See
             `keras_linformer.layers.SequenceProjection` and
             docs/results.md for how they compare on padded text.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
@@ -108,8 +108,7 @@ class LinformerBackbone(Backbone):
             projected_dim, num_layers, sharing
         )
         for k in projected_dims:
-            validate_projection_args(max_sequence_length, k, projection)
-        validate_sharing(sharing, None, max_sequence_length, None, projection)
+            validate_projection(max_sequence_length, k, projection, sharing)
 
         # === Layers ===
         self.embeddings = TokenAndPositionEmbedding(
@@ -208,15 +207,12 @@ class LinformerBackbone(Backbone):
         # with an opaque slice error ("Expected size[0] in [0, n]").
         for tensor in keras.tree.flatten(inputs):
             shape = getattr(tensor, "shape", None)
-            if shape is None or len(shape) < 2 or shape[1] is None:
-                continue
-            if shape[1] > self.max_sequence_length:
-                raise ValueError(
-                    f"Input sequence length {shape[1]} is longer than the "
-                    "backbone's max_sequence_length="
-                    f"{self.max_sequence_length}. Truncate inputs to at most "
-                    f"{self.max_sequence_length} tokens (the preprocessors' "
-                    "`sequence_length`)."
+            if shape is not None and len(shape) >= 2:
+                check_sequence_length(
+                    shape[1],
+                    self.max_sequence_length,
+                    self.name,
+                    argument="max_sequence_length",
                 )
 
     def call(self, inputs, training=None, mask=None, **kwargs):
@@ -305,24 +301,29 @@ class LinformerBackbone(Backbone):
         for src, dst in zip(
             source.transformer_layers, backbone.transformer_layers
         ):
-            src_attention = src._self_attention_layer
-            dst_attention = dst._self_attention_layer
-            pairs += [
-                (src_attention.query_dense, dst_attention.query_dense),
-                (src_attention.key_dense, dst_attention.key_dense),
-                (src_attention.value_dense, dst_attention.value_dense),
-                (src_attention.output_dense, dst_attention.output_dense),
-                (
-                    src._self_attention_layer_norm,
-                    dst._self_attention_layer_norm,
-                ),
-                (
-                    src._feedforward_intermediate_dense,
-                    dst._feedforward_intermediate_dense,
-                ),
-                (src._feedforward_output_dense, dst._feedforward_output_dense),
-                (src._feedforward_layer_norm, dst._feedforward_layer_norm),
-            ]
+            src, dst = (
+                transformer_encoder_sublayers(src),
+                transformer_encoder_sublayers(dst),
+            )
+            for name in (
+                "query_dense",
+                "key_dense",
+                "value_dense",
+                "output_dense",
+            ):
+                pairs.append(
+                    (
+                        getattr(src["attention"], name),
+                        getattr(dst["attention"], name),
+                    )
+                )
+            for name in (
+                "attention_norm",
+                "intermediate_dense",
+                "output_dense",
+                "feedforward_norm",
+            ):
+                pairs.append((src[name], dst[name]))
         for src, dst in pairs:
             dst.set_weights(src.get_weights())
         return backbone

@@ -27,12 +27,10 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
 
     Args:
         x: (L, heads, dh) array, L <= n.
-        mask: (L,) array, 1 at real positions.
-        projection: "linear", "scaled_linear", "softmax",
-            "stretched_softmax", "mean", "max", "sliding_max" or "conv".
-        kernel: linear kinds: (n, k), or (heads, n, k) for one matrix per
-            head; the softmax kinds: logits of those shapes; conv: (w,), or
-            (heads, w); unused for pooling.
+        mask: (L,) array, nonzero at real positions.
+        projection: "linear", "mean", "max", "sliding_max" or "conv".
+        kernel: "linear": (n, k), or (heads, n, k) for one matrix per head;
+            "conv": (w,), or (heads, w); unused for pooling.
 
     Returns:
         `(projected, slot_mask)`: (k, heads, dh) and a boolean (heads, k)
@@ -41,42 +39,18 @@ def project(x, mask, sequence_length, projected_dim, projection, kernel=None):
     """
     length, num_heads, _ = x.shape
     n, k = sequence_length, projected_dim
-    real = mask.astype(bool)
-    x = x * mask[:, None, None]
-    if projection in (
-        "linear",
-        "scaled_linear",
-        "softmax",
-        "stretched_softmax",
-    ):
+    real = mask != 0
+    x = np.where(real[:, None, None], x, 0.0)
+    if projection == "linear":
         kernel = to_numpy(kernel)
         if kernel.ndim == 2:
             kernel = np.broadcast_to(kernel, (num_heads,) + kernel.shape)
         projected = np.zeros((k,) + x.shape[1:])
         slot_mask = np.zeros((num_heads, k), bool)
         for head in range(num_heads):
-            if projection == "stretched_softmax":
-                # The r-th real position reads row floor((r + 1/2) n / L_real).
-                e = np.zeros((length, k))
-                count = max(real.sum(), 1)
-                for rank, position in enumerate(np.nonzero(real)[0]):
-                    row = int(np.floor((rank + 0.5) * n / count))
-                    e[position] = kernel[head, row]
-            else:
-                e = np.array(kernel[head, :length, :])  # first L rows of (n, k)
-            if projection in ("softmax", "stretched_softmax"):
-                # Each column: softmax over the real rows only.
-                logits = np.where(real[:, None], e, -np.inf)
-                if real.any():
-                    logits = logits - logits.max(axis=0, keepdims=True)
-                    weights = np.exp(logits)
-                    e = weights / weights.sum(axis=0, keepdims=True)
-                else:
-                    e = np.zeros_like(e)
+            e = np.array(kernel[head, :length, :])  # first L rows of (n, k)
             projected[:, head, :] = e.T @ x[:, head, :]
             slot_mask[head] = (e[real] != 0).any(axis=0)
-        if projection == "scaled_linear":
-            projected *= np.sqrt(n / max(real.sum(), 1))
         return projected, slot_mask
 
     if projection == "sliding_max":
@@ -192,7 +166,8 @@ def linformer_attention(
     Args:
         weights: dict from `attention_weights`.
         query: (batch, T, d). value, key: (batch, L, d), default to query.
-        padding_mask: (batch, L), 1 at real positions; default all real.
+        padding_mask: (batch, L), nonzero at real positions; default all
+            real.
 
     Returns:
         `(outputs, scores)`: (batch, T, d) and (batch, heads, T, k).

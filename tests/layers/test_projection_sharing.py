@@ -18,7 +18,7 @@ N, K, DIM, HEADS = 16, 4, 8, 2
 
 def shared_model(layer_class=LinformerAttention, num_layers=2):
     """A functional model whose layers share one E (layerwise sharing)."""
-    shared = SequenceProjection(N, K, name="shared_e")
+    shared = SequenceProjection(N, K, projection="linear", name="shared_e")
     tokens = keras.Input((None, DIM))
     mask = keras.Input((None,), dtype="int32")
     x = tokens
@@ -29,6 +29,7 @@ def shared_model(layer_class=LinformerAttention, num_layers=2):
                 key_dim=DIM // HEADS,
                 sequence_length=N,
                 projected_dim=K,
+                projection="linear",
                 sharing="layerwise",
                 shared_projection=shared,
                 name=f"attention_{i}",
@@ -39,6 +40,7 @@ def shared_model(layer_class=LinformerAttention, num_layers=2):
                 intermediate_dim=16,
                 sequence_length=N,
                 projected_dim=K,
+                projection="linear",
                 sharing="layerwise",
                 shared_projection=shared,
                 name=f"encoder_{i}",
