@@ -3,12 +3,16 @@
 #
 #   bash benchmarks/gpu.sh              # KERAS_BACKEND=jax (default)
 #   KERAS_BACKEND=torch bash benchmarks/gpu.sh
-#   bash benchmarks/gpu.sh --ns 512,1024 --repeats 2    # extra bench options
-#   ALLOW_CPU=1 bash benchmarks/gpu.sh --ns 256 --ks 32 --num-layers 1   # a dry run
+#   bash benchmarks/gpu.sh --ns 512,1024 --repeats 2    # extra options of
+#                                                       # benchmarks.attention
+#   ALLOW_CPU=1 OUT=bench_results/gpu-dry-run bash benchmarks/gpu.sh \
+#       --ns 256 --ks 32 --num-layers 1                 # a dry run on CPU
 #
 # Runs from this source tree without installing the package (its
 # dependencies name TensorFlow, which a JAX machine does not need for the
-# benchmark): Linformer (layerwise sharing, linear projection) against
+# benchmark): `python -m benchmarks.attention --projection linear` (the
+# paper's Table 3: Linformer, layerwise sharing, linear projection; pass
+# `--projection sliding_max` for the backbone's default) against
 # keras_hub's RobertaBackbone under the same backend, 12 layers at base
 # widths (hidden 768, 12 heads, feed-forward 3072), batch 1, forward pass;
 # peak memory from the backend's allocator (JAX `memory_stats()`,
@@ -18,8 +22,9 @@
 #   pip download keras keras-hub --no-deps -d benchmarks/wheels
 # They are installed into benchmarks/.gpu_site (not the system).
 #
-# Writes benchmarks/gpu-<backend>-<date>/results.json, grid.csv, bench.png
-# and report.txt. About 5 minutes on an H200 at 3 repeats.
+# Writes results/benchmarks/table3-gpu-<backend>/results.json, grid.csv,
+# bench.png and report.txt (OUT=... picks another folder). About 5 minutes
+# on an H200 at 3 repeats.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
@@ -55,13 +60,14 @@ if not ok and os.environ.get("ALLOW_CPU") != "1":
     sys.exit("gpu.sh: no GPU visible to the backend (ALLOW_CPU=1 runs anyway)")
 EOF
 
-OUT="benchmarks/gpu-${KERAS_BACKEND}-$(date +%Y-%m-%d)"
+OUT="${OUT:-results/benchmarks/table3-gpu-${KERAS_BACKEND}}"
+mkdir -p "$OUT"
 # --dropout 0: keras's MultiHeadAttention (the baseline's) takes the fused
 # dot_product_attention only without dropout, as LinformerAttention does at
 # inference; inference numbers do not depend on the rate. One memory run a
 # model keeps the grid within 8 minutes (pass --memory-runs 3 for the
 # spread).
-"$PYTHON" -m keras_linformer.bench --num-layers 12 --repeats 3 --timeout 600 \
-  --dropout 0 --memory-runs 1 --output-dir "$OUT" "$@" | tee "$OUT.report.txt"
-mv "$OUT.report.txt" "$OUT/report.txt"
+"$PYTHON" -m benchmarks.attention --projection linear --num-layers 12 \
+  --repeats 3 --timeout 600 --dropout 0 --memory-runs 1 --output-dir "$OUT" \
+  "$@" | tee "$OUT/report.txt"
 echo "gpu.sh: wrote $OUT"

@@ -1,0 +1,28 @@
+"""Benchmarks of keras_linformer, run from a clone of the repository.
+
+Not part of the installed package (which never imports this folder): run
+them from the repository root as modules, `python -m benchmarks.<name>`.
+benchmarks/README.md lists them; results/README.md lists the results they
+measured.
+
+- `python -m benchmarks.attention`: Linformer vs standard attention next to
+  the paper's Table 3 (`--long`, `--efficiency`). Its parts: `runner`
+  (`run_benchmark`, one subprocess per measurement: `python -m
+  benchmarks.worker`), `worker`, `backends`, `memory`, `flops` (the FLOP
+  model), `paper` (Table 3) and `report` (tables, CSV, JSON, plot).
+- `python -m benchmarks.length_buckets`: fine-tuning throughput with and
+  without length buckets.
+- `python -m benchmarks.serving_latency`: latency and throughput of text
+  exports on TF Serving's execution path.
+- `python -m benchmarks.bfloat16_memory`: where the memory goes under
+  `mixed_bfloat16`, part by part.
+- `python -m benchmarks.replicas`: training throughput on 1, 2, ...
+  replicas.
+
+As a library:
+
+    from benchmarks.report import format_report
+    from benchmarks.runner import run_benchmark
+
+    print(format_report(run_benchmark(ns=[512, 1024], num_layers=1)))
+"""
