@@ -1,5 +1,5 @@
-"""What `reproduce_perplexity.py` and `reproduce_imdb.py` share: a command
-line with one option per size setting (full and `--quick` defaults)."""
+"""What the reproduction scripts share: a command line with one option per
+size setting (full and `--quick` defaults), and finished runs' results."""
 
 import argparse
 import os
@@ -57,6 +57,20 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
+# Settings that no longer exist, with the value every run has now: a result
+# recorded with one of them (before it was removed) is the same run as one
+# recorded without it, so finished runs are reused, not trained again.
+RETIRED_SETTINGS = {"samples": "blocks"}
+
+
+def _current_settings(record):
+    return {
+        key: value
+        for key, value in record.items()
+        if key not in RETIRED_SETTINGS or value != RETIRED_SETTINGS[key]
+    }
+
+
 def reuse(result_file, record):
     """The finished result at `result_file` if it ran with `record`."""
     import json
@@ -64,7 +78,10 @@ def reuse(result_file, record):
     if os.path.exists(result_file):
         with open(result_file, encoding="utf-8") as f:
             previous = json.load(f)
-        if previous.get("config") == record:
+        recorded = previous.get("config")
+        if isinstance(recorded, dict) and _current_settings(
+            recorded
+        ) == _current_settings(record):
             return previous
     return None
 

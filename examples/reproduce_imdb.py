@@ -9,31 +9,24 @@ training reviews, then fine-tuning on their labels; accuracy on
 WordPiece vocabulary for every model. Fine-tuning sees single reviews padded
 to n (median about 230 word pieces), which is where the paper's plain linear
 projection loses accuracy (docs/results.md); the runs compare it with the
-length-robust candidates of `SequenceProjection`:
+pooling projections of `keras_linformer.projections`:
 
 - `standard`: keras_hub `RobertaBackbone`;
 - `k128`, `k256`: the paper's `"linear"` projection;
-- `k128-scaled`, `k256-scaled`: `"scaled_linear"` (keys and values
-  rescaled by sqrt(n / L_real));
-- `k128-softmax`, `k256-softmax`: `"softmax"` (slots normalized over the
-  real rows, initialized to window means);
-- `k128-stretched`, `k256-stretched`: `"stretched_softmax"` (`"softmax"`
-  with its logits stretched over each document's real positions, so that
-  a short review still spreads over all k slots);
-- `k128-documents`: `"linear"`, pretrained on single reviews instead of
-  packed blocks (`--samples documents`);
 - `k128-mean`: mean pooling; `k128-max`, `k256-max`: max pooling (windows
   of n / k);
 - `k128-sliding`, `k256-sliding`: `"sliding_max"` (windows of n / k real
   positions spread over each document, so a short review fills all k
   slots).
-- `k128-meaninit`: the paper's `"linear"`, with E and F initialized to
-  window means (`keras_linformer.initializers.WindowMean`) instead of
-  zero-mean random values.
+
+Runs of projection kinds and options since removed (`k128-scaled`,
+`k128-softmax`, `k128-stretched`, `k128-documents`, `k128-meaninit` and
+their k256 versions) keep their results under results/imdb and in
+docs/results.md; `--report-only` still tabulates them.
 
 n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
-`keras_linformer.training.recipes.pretrain` / `finetune` in its own directory
+`keras_linformer.training.pretrain` / `finetune` in its own directory
 `OUTPUT_DIR/n{n}/seed{seed}/{run}` (resumable; a finished run is reused when
 the script runs again, so the grid can be spread over several invocations).
 
@@ -53,35 +46,22 @@ import os
 import statistics
 import sys
 import time
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reproduce_common  # noqa: E402 (a sibling file, not a package)
 
-# name -> (attention, k at full size, projection, pretraining samples).
-# `--quick` divides k by 8 (n = 128 there).
+# name -> (attention, k at full size, projection). `--quick` divides k by
+# 8 (n = 128 there).
 RUNS = {
-    "standard": ("standard", None, "linear", "blocks"),
-    "k128": ("linformer", 128, "linear", "blocks"),
-    "k128-softmax": ("linformer", 128, "softmax", "blocks"),
-    "k128-scaled": ("linformer", 128, "scaled_linear", "blocks"),
-    "k128-documents": ("linformer", 128, "linear", "documents"),
-    "k128-mean": ("linformer", 128, "mean", "blocks"),
-    "k128-max": ("linformer", 128, "max", "blocks"),
-    "k256": ("linformer", 256, "linear", "blocks"),
-    "k256-softmax": ("linformer", 256, "softmax", "blocks"),
-    "k256-scaled": ("linformer", 256, "scaled_linear", "blocks"),
-    "k256-max": ("linformer", 256, "max", "blocks"),
-    "k128-stretched": ("linformer", 128, "stretched_softmax", "blocks"),
-    "k256-stretched": ("linformer", 256, "stretched_softmax", "blocks"),
-    "k128-sliding": ("linformer", 128, "sliding_max", "blocks"),
-    "k256-sliding": ("linformer", 256, "sliding_max", "blocks"),
-    "k128-meaninit": ("linformer", 128, "linear", "blocks"),
+    "standard": ("standard", None, "linear"),
+    "k128": ("linformer", 128, "linear"),
+    "k128-mean": ("linformer", 128, "mean"),
+    "k128-max": ("linformer", 128, "max"),
+    "k256": ("linformer", 256, "linear"),
+    "k256-max": ("linformer", 256, "max"),
+    "k128-sliding": ("linformer", 128, "sliding_max"),
+    "k256-sliding": ("linformer", 256, "sliding_max"),
 }
-# Runs whose E and F start from another initializer than the projection's
-# default (a `--projection-initializer` name). Other runs' settings do not
-# carry the key, so their recorded results stay reusable.
-RUN_PROJECTION_INITIALIZERS = {"k128-meaninit": "window_mean"}
 
 # Dev accuracy is also reported by review length in word pieces (before
 # truncation to n): [low, high), high None for no bound.
@@ -189,12 +169,13 @@ def write_slice(path, limit, directory):
 
 
 def model_settings(name, size, sequence_length, quick):
-    attention, k, projection, samples = RUNS[name]
+    """The run's `ModelConfig` fields (what its result records)."""
+    attention, k, projection = RUNS[name]
     if k is None:
         k = sequence_length // 8  # unused by the standard model
     elif quick:
         k //= QUICK_K_DIVISOR
-    settings = dict(
+    return dict(
         attention=attention,
         num_layers=size["num_layers"],
         num_heads=size["num_heads"],
@@ -203,17 +184,14 @@ def model_settings(name, size, sequence_length, quick):
         sequence_length=sequence_length,
         projected_dim=k,
         projection=projection,
-        samples=samples,
         sharing="headwise",
         dropout=0.1,
         vocabulary_size=size["vocabulary_size"],
     )
-    if name in RUN_PROJECTION_INITIALIZERS:
-        settings["projection_initializer"] = RUN_PROJECTION_INITIALIZERS[name]
-    return settings
 
 
 def common_training(args, size, steps, learning_rate, output_dir, seed):
+    """The keyword arguments `pretrain` and `finetune` share."""
     from keras_linformer.length_buckets import DEFAULT_LENGTH_BUCKETS
 
     return dict(
@@ -234,14 +212,9 @@ def common_training(args, size, steps, learning_rate, output_dir, seed):
 def describe(model):
     if model["attention"] == "standard":
         return "standard Transformer (RobertaBackbone)"
-    text = (
+    return (
         f"Linformer k={model['projected_dim']}, headwise, {model['projection']}"
     )
-    if model["samples"] != "blocks":
-        text += f", pretrained on {model['samples']}"
-    if model.get("projection_initializer", "default") != "default":
-        text += f", E initialized to {model['projection_initializer']}"
-    return text
 
 
 def table(results):
@@ -290,8 +263,11 @@ def band_name(low, high):
 
 
 def _run_order(key):
-    """Sort key of an (n, run) pair: by n, then in the order of `RUNS`."""
-    return key[0], list(RUNS).index(key[1])
+    """Sort key of an (n, run) pair: by n, then in the order of `RUNS`
+    (runs no longer in `RUNS`, from earlier results, after them by name)."""
+    names = list(RUNS)
+    name = key[1]
+    return key[0], names.index(name) if name in names else len(names), name
 
 
 def evaluate_dev(preset_dir, dev_jsonl, batch_size):
@@ -305,10 +281,10 @@ def evaluate_dev(preset_dir, dev_jsonl, batch_size):
     """
     import numpy as np
 
+    from keras_linformer.models.presets import load_preset
     from keras_linformer.training import data
-    from keras_linformer.training import recipes
 
-    task = recipes.load_preset(preset_dir, require_task=True)
+    task = load_preset(preset_dir, require_task=True)
     preprocessor = task.preprocessor
     texts, labels = data.read_labeled(dev_jsonl)
     pieces = preprocessor.tokenizer(texts)
@@ -450,30 +426,9 @@ def length_table(results):
     return "\n".join(lines)
 
 
-def finished_results(output_dir):
-    """Every `result.json` under `output_dir`, in a stable order."""
-    results = []
-    for root, _, files in sorted(os.walk(output_dir)):
-        if "result.json" in files:
-            with open(os.path.join(root, "result.json")) as f:
-                results.append(json.load(f))
-    return results
-
-
-def _reuse(path, record):
-    if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)
-        if previous.get("config") == record:
-            return previous
-    return None
-
-
 def _write_result(result_file, result):
-    tmp = result_file + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, result_file)  # never a half-written result
+    # Never a half-written result.
+    reproduce_common.write_atomic(result_file, json.dumps(result, indent=2))
 
 
 def main(argv=None):
@@ -552,7 +507,7 @@ def main(argv=None):
                     len(dev_records),
                 )
 
-    results = finished_results(args.output_dir)
+    results = reproduce_common.finished_results(args.output_dir)
     summary = {
         "task": "IMDB sentiment: masked-LM pretraining, then fine-tuning; "
         "accuracy on imdb_dev.jsonl",
@@ -598,14 +553,16 @@ def run_one(
     """Pretrains and fine-tunes one (run, n, seed), or reuses its result."""
     import keras
 
-    from keras_linformer.training import recipes
+    from keras_linformer.training import ModelConfig
+    from keras_linformer.training import finetune
+    from keras_linformer.training import pretrain
 
     model = model_settings(name, size, n, args.quick)
     run_dir = os.path.join(args.output_dir, f"n{n}", f"seed{seed}", name)
     record = dict(model, size=size, seed=seed, data=train_jsonl)
     result_file = os.path.join(run_dir, "result.json")
     preset_dir = os.path.join(run_dir, "finetune", "preset")
-    previous = _reuse(result_file, record)
+    previous = reproduce_common.reuse(result_file, record)
     if not previous and args.report_only:
         return
     if previous:
@@ -625,41 +582,37 @@ def run_one(
     print(f"== n={n} seed={seed} {name}: {describe(model)}", flush=True)
     run_start = time.time()
     pretrain_dir = os.path.join(run_dir, "pretrain")
-    pretrain = recipes.pretrain(
-        types.SimpleNamespace(
-            files=[train_text],
-            validation_files=[dev_text],
-            mask_rate=0.15,
-            vocabulary=vocabulary,
-            **model,
-            **common_training(
-                args,
-                size,
-                size["pretrain_steps"],
-                size["pretrain_learning_rate"],
-                pretrain_dir,
-                seed,
-            ),
-        )
+    pretrained = pretrain(
+        [train_text],
+        validation_files=[dev_text],
+        model=ModelConfig(**model),
+        vocabulary=vocabulary,
+        mask_rate=0.15,
+        **common_training(
+            args,
+            size,
+            size["pretrain_steps"],
+            size["pretrain_learning_rate"],
+            pretrain_dir,
+            seed,
+        ),
     )
     keras.backend.clear_session()
     print(f"== n={n} seed={seed} {name}: fine-tuning", flush=True)
-    finetune = recipes.finetune(
-        types.SimpleNamespace(
-            train=train_jsonl,
-            validation=dev_jsonl,
-            preset=os.path.join(pretrain_dir, "preset"),
-            num_classes=2,
-            **model,
-            **common_training(
-                args,
-                size,
-                size["finetune_steps"],
-                size["finetune_learning_rate"],
-                os.path.join(run_dir, "finetune"),
-                seed,
-            ),
-        )
+    finetuned = finetune(
+        train_jsonl,
+        dev_jsonl,
+        preset=os.path.join(pretrain_dir, "preset"),
+        num_classes=2,
+        dropout=model["dropout"],
+        **common_training(
+            args,
+            size,
+            size["finetune_steps"],
+            size["finetune_learning_rate"],
+            os.path.join(run_dir, "finetune"),
+            seed,
+        ),
     )
     keras.backend.clear_session()
     bands, correct = evaluate_dev(preset_dir, dev_jsonl, size["batch_size"])
@@ -669,11 +622,11 @@ def run_one(
         "seed": seed,
         "model": describe(model),
         "sequence_length": n,
-        "pretrain_perplexity": pretrain["validation_perplexity"],
-        "accuracy": finetune["validation_accuracy"],
+        "pretrain_perplexity": pretrained["validation_perplexity"],
+        "accuracy": finetuned["validation_accuracy"],
         "dev_examples": dev_examples,
-        "pretrain_history": pretrain["history"],
-        "finetune_history": finetune["history"],
+        "pretrain_history": pretrained["history"],
+        "finetune_history": finetuned["history"],
         "accuracy_by_length": bands,
         "dev_correct": correct,
         "seconds": time.time() - run_start,

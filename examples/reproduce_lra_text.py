@@ -4,7 +4,7 @@ The LRA Text task (Tay et al. 2020) classifies IMDB reviews read byte by
 byte, truncated or padded to n = 4096; its table has Linformer last (53.9%
 accuracy, standard attention 64.3%). This script runs the protocol on the
 IMDB training (25,000) and dev (1,000) reviews with the byte tokenizer
-(`LinformerByteTokenizer`) and `keras_linformer.training.recipes`: same
+(`LinformerByteTokenizer`) and `keras_linformer.training`: same
 model size, optimizer, batch size and number of training examples for every
 run; batches group reviews of similar length (`group_by_length`), so a batch
 costs its reviews' length, not n.
@@ -38,7 +38,6 @@ import json
 import os
 import sys
 import time
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reproduce_common  # noqa: E402 (a sibling file, not a package)
@@ -143,6 +142,7 @@ def write_data(path, limit, directory):
 
 
 def model_settings(name, size, quick):
+    """The run's `ModelConfig` fields (what its result records)."""
     attention, n, projection, _ = RUNS[name]
     if quick:
         n //= QUICK_LENGTH_DIVISOR
@@ -156,7 +156,6 @@ def model_settings(name, size, quick):
         sequence_length=n,
         projected_dim=min(size["projected_dim"], n),
         projection=projection or "sliding_max",
-        samples="blocks",
         sharing="headwise",
         dropout=0.1,
         vocabulary_size=0,  # bytes: no vocabulary
@@ -164,6 +163,7 @@ def model_settings(name, size, quick):
 
 
 def training(args, size, steps, learning_rate, output_dir, seed):
+    """The keyword arguments `pretrain` and `finetune` share."""
     return dict(
         batch_size=size["batch_size"],
         epochs=1,
@@ -185,7 +185,9 @@ def run_one(args, name, seed, size, data):
     its finished result."""
     import keras
 
-    from keras_linformer.training import recipes
+    from keras_linformer.training import ModelConfig
+    from keras_linformer.training import finetune
+    from keras_linformer.training import pretrain
 
     model = model_settings(name, size, args.quick)
     run_dir = os.path.join(args.output_dir, name, f"seed{seed}")
@@ -196,53 +198,52 @@ def run_one(args, name, seed, size, data):
     print(f"== {name} seed={seed}: {model}", flush=True)
     start = time.time()
     preset = None
-    pretrain = None
+    pretrained = None
     if RUNS[name][3]:
-        pretrain = recipes.pretrain(
-            types.SimpleNamespace(
-                files=[data["train_text"]],
-                validation_files=[data["dev_text"]],
-                mask_rate=0.15,
-                **model,
-                **training(
-                    args,
-                    size,
-                    size["pretrain_steps"],
-                    size["pretrain_learning_rate"],
-                    os.path.join(run_dir, "pretrain"),
-                    seed,
-                ),
-            )
+        pretrained = pretrain(
+            [data["train_text"]],
+            validation_files=[data["dev_text"]],
+            model=ModelConfig(**model),
+            mask_rate=0.15,
+            **training(
+                args,
+                size,
+                size["pretrain_steps"],
+                size["pretrain_learning_rate"],
+                os.path.join(run_dir, "pretrain"),
+                seed,
+            ),
         )
         preset = os.path.join(run_dir, "pretrain", "preset")
         keras.backend.clear_session()
     finetune_start = time.time()
-    finetune = recipes.finetune(
-        types.SimpleNamespace(
-            train=data["train_jsonl"],
-            validation=data["dev_jsonl"],
-            preset=preset,
-            num_classes=2,
-            **model,
-            **training(
-                args,
-                size,
-                size["finetune_steps"],
-                size["finetune_learning_rate"],
-                os.path.join(run_dir, "finetune"),
-                seed,
-            ),
-        )
+    # From the pretrained preset, or a new model of the same settings.
+    finetuned = finetune(
+        data["train_jsonl"],
+        data["dev_jsonl"],
+        preset=preset,
+        model=None if preset else ModelConfig(**model),
+        num_classes=2,
+        dropout=model["dropout"],
+        **training(
+            args,
+            size,
+            size["finetune_steps"],
+            size["finetune_learning_rate"],
+            os.path.join(run_dir, "finetune"),
+            seed,
+        ),
     )
     keras.backend.clear_session()
     result = {
         "run": name,
         "seed": seed,
         "sequence_length": model["sequence_length"],
-        "accuracy": finetune["validation_accuracy"],
+        "accuracy": finetuned["validation_accuracy"],
         "dev_examples": data["dev_examples"],
-        "pretrain_perplexity": pretrain and pretrain["validation_perplexity"],
-        "finetune_history": finetune["history"],
+        "pretrain_perplexity": pretrained
+        and pretrained["validation_perplexity"],
+        "finetune_history": finetuned["history"],
         "finetune_seconds": time.time() - finetune_start,
         "seconds": time.time() - start,
         "config": record,

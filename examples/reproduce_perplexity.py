@@ -7,8 +7,8 @@ that sharing the projections (headwise, key-value, layerwise) costs little.
 
 Every run uses the same model size, data, steps, optimizer, seed and one
 shared WordPiece vocabulary learned once from the training text; only the
-attention differs. Each run is `keras_linformer.training.recipes.pretrain`
-in its own directory, so an interrupted run resumes from its checkpoints,
+attention differs. Each run is `keras_linformer.training.pretrain` in its
+own directory, so an interrupted run resumes from its checkpoints,
 and a finished one is reused when the script is run again.
 
     python examples/reproduce_perplexity.py                 # full (~75 min, 2 cores)
@@ -24,7 +24,6 @@ import math
 import os
 import sys
 import time
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reproduce_common  # noqa: E402 (a sibling file, not a package)
@@ -41,15 +40,24 @@ RUNS = {
     "k128-mean": ("linformer", 4, "headwise", "mean"),
     "k128-max": ("linformer", 4, "headwise", "max"),
     "k128-conv": ("linformer", 4, "headwise", "conv"),
-    # The length-robust kinds (issue 11): on full blocks "scaled_linear" is
-    # "linear" (L_real = n), "softmax" a learned generalization of "mean";
-    # "stretched_softmax" is "softmax" except on blocks shorter than n, and
-    # "sliding_max" is "max" except there.
-    "k128-softmax": ("linformer", 4, "headwise", "softmax"),
-    "k128-scaled": ("linformer", 4, "headwise", "scaled_linear"),
-    "k128-stretched": ("linformer", 4, "headwise", "stretched_softmax"),
+    # "sliding_max" is "max" on full blocks; it differs on shorter ones.
     "k128-sliding": ("linformer", 4, "headwise", "sliding_max"),
 }
+# The settings of a run that make its `ModelConfig`; the others are
+# `pretrain`'s keyword arguments.
+MODEL_SETTINGS = (
+    "attention",
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "sequence_length",
+    "projected_dim",
+    "projection",
+    "sharing",
+    "dropout",
+)
 
 # Sizes. Full: ~1.5 M backbone parameters, n = 512, 600 steps of 16
 # sequences (~4.9 M tokens, about two passes over WikiText-2 train).
@@ -110,19 +118,19 @@ def read_slice(path, max_lines, directory):
     return out
 
 
-def run_config(name, size, args, run_dir, train_file, valid_file, vocab):
+def run_config(name, size, args, run_dir, train_file, valid_file):
+    """One run's settings, flat: its `ModelConfig` fields (`MODEL_SETTINGS`)
+    and `pretrain`'s keyword arguments (`run_pretrain`)."""
     from keras_linformer.length_buckets import DEFAULT_LENGTH_BUCKETS
 
     attention, k_fraction, sharing, projection = RUNS[name]
     n = size["sequence_length"]
     evaluations = max(1, size["evaluations"])
-    return types.SimpleNamespace(
+    return dict(
         # data
         files=[train_file],
         validation_files=[valid_file],
         mask_rate=0.15,
-        samples="blocks",
-        vocabulary=vocab,
         vocabulary_size=size["vocabulary_size"],
         # model
         attention=attention,
@@ -149,12 +157,24 @@ def run_config(name, size, args, run_dir, train_file, valid_file, vocab):
     )
 
 
+def run_pretrain(config, vocabulary):
+    """`keras_linformer.training.pretrain` with the settings of
+    `run_config` and the shared vocabulary."""
+    from keras_linformer.training import ModelConfig
+    from keras_linformer.training import pretrain
+
+    settings = dict(config)
+    model = ModelConfig(**{key: settings.pop(key) for key in MODEL_SETTINGS})
+    files = settings.pop("files")
+    return pretrain(files, model=model, vocabulary=vocabulary, **settings)
+
+
 def describe(config):
-    if config.attention == "standard":
+    if config["attention"] == "standard":
         return "standard Transformer (RobertaBackbone)"
     return (
-        f"Linformer k={config.projected_dim}, sharing={config.sharing}, "
-        f"projection={config.projection}"
+        f"Linformer k={config['projected_dim']}, sharing={config['sharing']}, "
+        f"projection={config['projection']}"
     )
 
 
@@ -229,7 +249,6 @@ def main(argv=None):
 
     from keras_linformer.models import learn_vocabulary
     from keras_linformer.training import data
-    from keras_linformer.training import recipes
 
     size = settings(args)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -261,42 +280,36 @@ def main(argv=None):
     results = {}
     for name in names:
         run_dir = os.path.join(args.output_dir, name)
-        config = run_config(
-            name, size, args, run_dir, train_file, valid_file, vocabulary
-        )
+        config = run_config(name, size, args, run_dir, train_file, valid_file)
         record = {
             key: value
-            for key, value in vars(config).items()
+            for key, value in config.items()
             # Bucketing only removes padding: runs before and after it
             # compare as the same run.
-            if key
-            not in ("vocabulary", "verbose", "output_dir", "length_buckets")
+            if key not in ("verbose", "output_dir", "length_buckets")
         }
         result_file = os.path.join(run_dir, "result.json")
-        if os.path.exists(result_file):
-            with open(result_file) as f:
-                previous = json.load(f)
-            if previous.get("config") == record:
-                print(f"== {name}: reusing {result_file}", flush=True)
-                results[name] = previous
-                continue
+        previous = reproduce_common.reuse(result_file, record)
+        if previous:
+            print(f"== {name}: reusing {result_file}", flush=True)
+            results[name] = previous
+            continue
         print(f"== {name}: {describe(config)}", flush=True)
         run_start = time.time()
-        metrics = recipes.pretrain(config)
+        metrics = run_pretrain(config, vocabulary)
         result = {
             "model": describe(config),
             "validation_perplexity": metrics["validation_perplexity"],
             "validation_loss": metrics["validation_loss"],
             "validation_accuracy": metrics["validation_accuracy"],
             "steps": metrics["steps"],
-            "steps_per_epoch": config.steps_per_epoch,
+            "steps_per_epoch": config["steps_per_epoch"],
             "history": metrics["history"],
             "backbone_parameters": _backbone_parameters(run_dir),
             "seconds": time.time() - run_start,
             "config": record,
         }
-        with open(result_file, "w") as f:
-            json.dump(result, f, indent=2)
+        reproduce_common.write_atomic(result_file, json.dumps(result, indent=2))
         results[name] = result
         keras.backend.clear_session()
 

@@ -1,8 +1,14 @@
 """keras_linformer: Linformer (Wang et al. 2020) for Keras 3 and TensorFlow.
 
-`keras_linformer.layers` holds the layers, `keras_linformer.initializers`
-the initializers of E and F, `keras_linformer.models` the
-backbone, tokenizer and tasks, `keras_linformer.export` the SavedModel export.
+`keras_linformer.layers` holds the layers, `keras_linformer.models` the
+backbone, tokenizer and tasks, `keras_linformer.training` the training
+recipes (`pretrain`, `finetune`, `evaluate`) and distribution utilities,
+`keras_linformer.export` the SavedModel export for TF Serving.
+
+`import keras_linformer` registers every serializable class (layers,
+models, tokenizers, preprocessors, optimizers, schedules), as
+`import keras_hub` does, so that `keras.saving.load_model("model.keras")`
+and `keras_hub.models.Backbone.from_preset(...)` find them.
 
 Example:
 
@@ -12,19 +18,27 @@ Example:
 ... )
 """
 
-from keras_linformer import initializers
-from keras_linformer import layers
+import importlib
+import importlib.util
 
-__all__ = ["initializers", "layers", "models", "export", "training"]
+from keras_linformer import layers
+from keras_linformer import models
+
+if importlib.util.find_spec("tensorflow") is not None:
+    # Training runs on tf.distribute; it registers the optimizers and the
+    # warmup schedule. Without TensorFlow (JAX or PyTorch alone), the layers
+    # and models still import.
+    from keras_linformer import training
+
+__all__ = ["layers", "models", "export", "training"]
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # `models` pulls in keras_hub and `export` TensorFlow: import them lazily
-    # so that `kl.layers` stays usable on the JAX and PyTorch backends.
-    import importlib
-
-    if name in ("models", "export", "training"):
+    # The export for TF Serving registers nothing: it is imported on first
+    # use (`keras_linformer.export`), as is `training` where TensorFlow is
+    # missing (the import then says so).
+    if name in ("export", "training"):
         return importlib.import_module(f"keras_linformer.{name}")
     raise AttributeError(f"module 'keras_linformer' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 import keras
 from keras_hub.tokenizers import ByteTokenizer
 
+from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 
 # Special tokens take the first ids; byte b is id b + len(SPECIAL_TOKENS).
@@ -17,6 +18,8 @@ def _byte_token(byte):
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
+# No asset files: keras_hub 0.32's ByteTokenizer cannot save or load them.
+@upstream.assetless_tokenizer
 class LinformerByteTokenizer(ByteTokenizer):
     """A Linformer tokenizer on UTF-8 bytes, with BERT-style special tokens.
 
@@ -63,13 +66,13 @@ class LinformerByteTokenizer(ByteTokenizer):
         errors="replace",
         **kwargs,
     ):
-        self._add_special_token("[PAD]", "pad_token")
-        self._add_special_token("[UNK]", "unk_token")
-        self._add_special_token("[CLS]", "cls_token")
-        self._add_special_token("[SEP]", "sep_token")
-        self._add_special_token("[MASK]", "mask_token")
-        self._add_special_token("[CLS]", "start_token")
-        self._add_special_token("[SEP]", "end_token")
+        upstream.add_special_token(self, "[PAD]", "pad_token")
+        upstream.add_special_token(self, "[UNK]", "unk_token")
+        upstream.add_special_token(self, "[CLS]", "cls_token")
+        upstream.add_special_token(self, "[SEP]", "sep_token")
+        upstream.add_special_token(self, "[MASK]", "mask_token")
+        upstream.add_special_token(self, "[CLS]", "start_token")
+        upstream.add_special_token(self, "[SEP]", "end_token")
         self.special_tokens_in_strings = special_tokens_in_strings
         super().__init__(lowercase=lowercase, errors=errors, **kwargs)
 
@@ -123,8 +126,10 @@ class LinformerByteTokenizer(ByteTokenizer):
         import tensorflow as tf  # tf.data and serving graphs
 
         pieces = tf.strings.bytes_split(strings)
-        codes = tf.ragged.map_flat_values(tf.io.decode_raw, pieces, tf.uint8)
-        codes = tf.squeeze(codes, -1)
+        # One byte a piece; `fixed_length` keeps the shape (N, 1) for N = 0
+        # too (a batch of empty strings).
+        codes = tf.io.decode_raw(pieces.flat_values, tf.uint8, fixed_length=1)
+        codes = pieces.with_flat_values(tf.reshape(codes, [-1]))
         return tf.cast(codes, self.compute_dtype) + BYTE_OFFSET
 
     def _tokenize_with_special_tokens(self, strings):
@@ -182,15 +187,6 @@ class LinformerByteTokenizer(ByteTokenizer):
             replacement_char=self.replacement_char,
         )
         return outputs[0] if unbatched else outputs
-
-    # keras_hub's preset saver and loader call these on every tokenizer,
-    # but `ByteTokenizer` (keras-hub 0.32) defines neither: a byte-level
-    # tokenizer has no files to save or load.
-    def save_assets(self, dir_path):
-        pass
-
-    def load_preset_assets(self, preset):
-        pass
 
     def get_config(self):
         config = super().get_config()

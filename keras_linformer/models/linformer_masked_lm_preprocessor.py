@@ -3,6 +3,7 @@
 import keras
 from keras_hub.models import MaskedLMPreprocessor
 
+from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
 from keras_linformer.models.task_utils import backbone_inputs
@@ -10,6 +11,8 @@ from keras_linformer.models.task_utils import with_backbone_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
+# From a preset without a preprocessor config, pack to the backbone's n.
+@upstream.fill_preset_kwargs(with_backbone_sequence_length)
 class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
     """Linformer preprocessing for the masked language modeling task.
 
@@ -122,10 +125,3 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
         return backbone_inputs(
             super().call(x, y=y, sample_weight=sample_weight)
         )
-
-    # keras_hub's hook for the kwargs `from_preset` fills in (it has no
-    # public one): pack to the backbone's n unless told otherwise.
-    @classmethod
-    def _add_missing_kwargs(cls, loader, kwargs):
-        kwargs = super()._add_missing_kwargs(loader, kwargs)
-        return with_backbone_sequence_length(loader, kwargs)

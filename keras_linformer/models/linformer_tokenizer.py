@@ -3,6 +3,7 @@
 import keras
 from keras_hub.tokenizers import WordPieceTokenizer
 
+from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 
 
@@ -75,14 +76,14 @@ class LinformerTokenizer(WordPieceTokenizer):
         lowercase=True,
         **kwargs,
     ):
-        self._add_special_token("[CLS]", "cls_token")
-        self._add_special_token("[SEP]", "sep_token")
-        self._add_special_token("[PAD]", "pad_token")
-        self._add_special_token("[MASK]", "mask_token")
+        upstream.add_special_token(self, "[CLS]", "cls_token")
+        upstream.add_special_token(self, "[SEP]", "sep_token")
+        upstream.add_special_token(self, "[PAD]", "pad_token")
+        upstream.add_special_token(self, "[MASK]", "mask_token")
         # Also add `tokenizer.start_token` and `tokenizer.end_token` for
         # compatibility with other tokenizers.
-        self._add_special_token("[CLS]", "start_token")
-        self._add_special_token("[SEP]", "end_token")
+        upstream.add_special_token(self, "[CLS]", "start_token")
+        upstream.add_special_token(self, "[SEP]", "end_token")
         super().__init__(
             vocabulary=vocabulary,
             lowercase=lowercase,

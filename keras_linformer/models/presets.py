@@ -19,6 +19,25 @@ def _registered_class(preset_dir, filename):
     return name, keras.saving.get_registered_object(name)
 
 
+def check_preset_directory(preset_dir):
+    """Raises unless `preset_dir` is a keras_hub preset directory.
+
+    Raises:
+        FileNotFoundError: "Preset directory not found: PATH" (keras_hub
+            would say "Unknown preset identifier").
+        ValueError: the directory holds no preset config.
+    """
+    if not os.path.isdir(preset_dir):
+        raise FileNotFoundError(f"Preset directory not found: {preset_dir}")
+    if not os.path.isfile(os.path.join(preset_dir, BACKBONE_CONFIG_FILE)):
+        raise ValueError(
+            f"{preset_dir} is not a keras_hub preset: it has no "
+            f"{BACKBONE_CONFIG_FILE}. Give a directory saved with "
+            "`save_to_preset` (pretrain and finetune save one in "
+            "OUTPUT_DIR/preset)."
+        )
+
+
 def load_preset(preset_dir, require_task=False):
     """The task a preset directory holds (its `task.json`), or else its
     backbone (`config.json`), loaded with that class's `from_preset`.

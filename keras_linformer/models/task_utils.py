@@ -94,10 +94,10 @@ class PresetWithoutOptimizerMixin:
         )
 
 
-def with_backbone_sequence_length(loader, kwargs):
+def with_backbone_sequence_length(backbone_config, kwargs):
     """Preprocessor kwargs from a preset: without a saved preprocessor
-    config, pack sequences to the backbone's `max_sequence_length` (n)."""
+    config, pack sequences to the backbone's `max_sequence_length` (n)
+    (`keras_linformer.upstream.fill_preset_kwargs`)."""
     if "sequence_length" not in kwargs:
-        backbone_config = loader.config["config"]
         kwargs["sequence_length"] = backbone_config["max_sequence_length"]
     return kwargs

@@ -1,26 +1,48 @@
-"""Training utilities (TensorFlow): strategies, resumable fit, atomic artifacts.
+"""Training: the recipes behind the command line, and distribution utilities.
 
-The submodules import TensorFlow, so this package imports them on first
-use: the command line reads `STRATEGIES` without TensorFlow, which
-`keras-linformer bench` under JAX or PyTorch does not need.
+- `pretrain`, `finetune`, `evaluate` and their `ModelConfig`: the jobs of
+  `keras-linformer pretrain | finetune | evaluate`, as Python functions.
+- `get_strategy`, `check_global_batch_size`, `STRATEGIES`: the
+  `tf.distribute` strategy of `--strategy`.
+- `fit_resumable`: `model.fit` that checkpoints every N steps and resumes.
+- `atomic_directory`: writing an artifact so that it is never half-written.
+- `AdamW`, `SGD` (registered): clipping the gradient of the global batch on
+  any number of replicas; `LinearWarmup` (registered): a learning-rate
+  warmup in front of any schedule.
+
+Example:
+
+```python
+from keras_linformer.training import ModelConfig, pretrain
+
+pretrain(["train.txt"], model=ModelConfig(projected_dim=64), epochs=3)
+```
 """
 
-import importlib
+from keras_linformer.artifacts import atomic_directory
+from keras_linformer.training.optimizers import SGD
+from keras_linformer.training.optimizers import AdamW
+from keras_linformer.training.recipes import ModelConfig
+from keras_linformer.training.recipes import evaluate
+from keras_linformer.training.recipes import finetune
+from keras_linformer.training.recipes import pretrain
+from keras_linformer.training.resumable import fit_resumable
+from keras_linformer.training.schedules import LinearWarmup
+from keras_linformer.training.strategy import STRATEGIES
+from keras_linformer.training.strategy import check_global_batch_size
+from keras_linformer.training.strategy import get_strategy
 
-_EXPORTS = {
-    "STRATEGIES": "keras_linformer.training.strategy",
-    "atomic_directory": "keras_linformer.artifacts",
-    "check_global_batch_size": "keras_linformer.training.strategy",
-    "fit_resumable": "keras_linformer.training.resumable",
-    "get_strategy": "keras_linformer.training.strategy",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(
-        f"module 'keras_linformer.training' has no attribute {name!r}"
-    )
+__all__ = [
+    "STRATEGIES",
+    "SGD",
+    "AdamW",
+    "LinearWarmup",
+    "ModelConfig",
+    "atomic_directory",
+    "check_global_batch_size",
+    "evaluate",
+    "finetune",
+    "fit_resumable",
+    "get_strategy",
+    "pretrain",
+]

@@ -5,7 +5,7 @@ under `tf.distribute.MultiWorkerMirroredStrategy` for any dataset whose
 elements are nested (a dict of inputs, an `(x, y, sample_weight)` tuple),
 which is every dataset of the Linformer tasks:
 
-1. `TensorFlowTrainer._maybe_symbolic_build` passes the whole nested batch
+1. Keras' trainer (`_maybe_symbolic_build`) passes the whole nested batch
    to `strategy.reduce`, and the collective reduction tries to convert the
    dict to one tensor: `ValueError: Attempt to convert a value
    ({'token_ids': PerReplica:{...}, ...}) with an unsupported type
@@ -37,6 +37,8 @@ import weakref
 
 import keras
 import tensorflow as tf
+
+from keras_linformer import upstream
 
 
 def is_multi_worker(strategy):
@@ -159,13 +161,10 @@ def _distribute(dataset, strategy):
 def _symbolic_build(model, dataset, strategy):
     # Creates the compiled loss and metric variables (and any unbuilt
     # layer) from the dataset's element spec, in the strategy's scope, as
-    # `fit` does before its first step. `Model._symbolic_build` is private;
-    # Keras has no public way to do this without running `fit`, which is
-    # what fails here (keras-team/keras issues 20585, 20329). This function
-    # and the loop go once tests/training/test_upstream_workarounds.py
-    # fails (that is, once `fit` works under MultiWorkerMirroredStrategy).
+    # `fit` does before its first step (`upstream.symbolic_build`: this
+    # loop goes once `fit` works under MultiWorkerMirroredStrategy).
     with strategy.scope():
-        model._symbolic_build(data_batch=dataset.element_spec)
+        upstream.symbolic_build(model, dataset.element_spec)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
 

@@ -2,18 +2,15 @@
 
 Under a `tf.distribute` strategy, Keras 3 (TensorFlow backend) clips each
 replica's gradient (`clipnorm`, `global_clipnorm`, `clipvalue`) *before*
-the gradients of the replicas are summed
-(`BaseOptimizer._backend_apply_gradients` calls `_clip_gradients`, then
-`TFOptimizer._backend_update_step` all-reduces). With R replicas each
-replica holds 1/R of the gradient of the global batch, so clipping acts on
+the gradients of the replicas are summed. With R replicas each replica
+holds 1/R of the gradient of the global batch, so clipping acts on
 different numbers than on one device: training with `clipnorm` on two
 GPUs is not training with the same global batch on one. The TensorFlow
 team acknowledged clipping before aggregation as "usually wrong"
-(tensorflow/tensorflow issue 33929). Overriding `_clip_gradients`, the
-one place Keras clips, is the only way in: Keras has no public hook between
-the replicas' all-reduce and the update. The test
-`tests/training/test_mirrored.py::test_keras_clips_each_replica_share` fails
-the day Keras clips the aggregated gradient; delete this module then.
+(tensorflow/tensorflow issue 33929). Keras has no public hook between the
+replicas' all-reduce and the update; `upstream.replace_gradient_clipping`
+routes Keras' clipping here (its canary in tests/test_upstream.py fails
+the day Keras clips the aggregated gradient; delete this module then).
 
 `DistributedClipping` clips the summed gradient instead: each replica
 all-reduces the gradients and clips the sum exactly as on one device; the
@@ -38,6 +35,8 @@ g^2/R instead of g^2.)
 import keras
 import tensorflow as tf
 
+from keras_linformer import upstream
+
 
 def _sum_duplicate_rows(gradient):
     """An `IndexedSlices` with one row per index (duplicates summed)."""
@@ -58,6 +57,7 @@ def _scale(gradient, factor):
     return gradient * factor
 
 
+@upstream.replace_gradient_clipping
 class DistributedClipping:
     """Mixin for a Keras optimizer: clip the gradient of the global batch.
 
@@ -66,7 +66,9 @@ class DistributedClipping:
     update on any number of replicas.
     """
 
-    def _clip_gradients(self, grads):
+    def clip_gradients_globally(self, grads, keras_clip):
+        """Clips `grads` (this replica's) as Keras' `keras_clip` would
+        clip the gradient of the global batch."""
         clipping = (
             (self.clipnorm and self.clipnorm > 0)
             or (self.global_clipnorm and self.global_clipnorm > 0)
@@ -76,16 +78,14 @@ class DistributedClipping:
             return grads
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
-            return super()._clip_gradients(
+            return keras_clip(
                 [_sum_duplicate_rows(g) if g is not None else g for g in grads]
             )
         present = [i for i, g in enumerate(grads) if g is not None]
         summed = context.all_reduce(
             tf.distribute.ReduceOp.SUM, [grads[i] for i in present]
         )
-        clipped = super()._clip_gradients(
-            [_sum_duplicate_rows(g) for g in summed]
-        )
+        clipped = keras_clip([_sum_duplicate_rows(g) for g in summed])
         first = tf.equal(context.replica_id_in_sync_group, 0)
         grads = list(grads)
         for i, gradient in zip(present, clipped):

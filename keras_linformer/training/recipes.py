@@ -1,16 +1,38 @@
 """The jobs behind `keras-linformer pretrain | finetune | evaluate`.
 
-Each job takes a plain config (the parsed command line, or a
-`types.SimpleNamespace` from a script), prints progress with Keras, and
-writes its artifacts atomically into `output_dir`:
+Three functions with explicit keyword arguments, as `model.fit` takes
+them; the model's architecture is one `ModelConfig`. Every argument is
+checked before any work (no vocabulary is learned, no file written, for a
+`projected_dim` larger than `sequence_length` or a label out of range).
+Each job prints progress with Keras and writes its artifacts atomically
+into `output_dir`:
 
     output_dir/
       checkpoints/     step checkpoints; a restart with the same arguments
                        resumes from the latest
       preset/          the trained task as a keras_hub preset directory
-      metrics.json     the final validation figures
+      metrics.json     the final validation figures (standard JSON: a
+                       non-finite value is written as null)
+
+Example:
+
+```python
+from keras_linformer.training import ModelConfig, finetune, pretrain
+
+model = ModelConfig(sequence_length=512, projected_dim=128)
+pretrain(["wiki.txt"], model=model, epochs=3, output_dir="runs/mlm")
+metrics = finetune(
+    "train.jsonl",
+    "dev.jsonl",
+    preset="runs/mlm/preset",
+    learning_rate=3e-4,
+    output_dir="runs/clf",
+)
+print(metrics["validation_accuracy"])
+```
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -22,13 +44,15 @@ import tensorflow as tf
 
 from keras_linformer.artifacts import atomic_directory
 from keras_linformer.artifacts import write_text_atomic
-from keras_linformer.initializers import PROJECTION_INITIALIZERS
-from keras_linformer.layers.sequence_projection import LINEAR_MATRIX_PROJECTIONS
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerByteTokenizer
 from keras_linformer.models import learn_vocabulary
 from keras_linformer.models import task_classes
+from keras_linformer.models.presets import check_preset_directory
 from keras_linformer.models.presets import load_preset
+from keras_linformer.projections import DEFAULT_PROJECTION
+from keras_linformer.projections import validate_projection
+from keras_linformer.projections import validate_sharing
 from keras_linformer.training import data
 from keras_linformer.training import optimizers
 from keras_linformer.training import schedules
@@ -37,120 +61,285 @@ from keras_linformer.training.multi_worker import is_chief
 from keras_linformer.training.resumable import fit_resumable
 from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
+from keras_linformer_options import ATTENTIONS
+from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
+from keras_linformer_options import STRATEGIES
+from keras_linformer_options import TOKENIZERS
+
+__all__ = ["ModelConfig", "evaluate", "finetune", "pretrain"]
 
 # Words per pretraining sample, per position of the sequence: WordPiece
 # makes about 1.3 tokens of a word, and [CLS]/[SEP] take two positions;
 # UTF-8 bytes about 6 (five letters and a space) in English.
 WORDS_PER_POSITION = {"wordpiece": 0.7, "byte": 1 / 6}
-TOKENIZERS = ("wordpiece", "byte")
+
+# An inferred number of classes (largest label + 1) above this many times
+# the number of distinct labels (plus a margin) is a stray label, not a
+# label set: one label 3,000,000 would build a 3,000,001-way head.
+MAX_INFERRED_CLASSES_PER_LABEL = 2
+INFERRED_CLASSES_MARGIN = 10
 
 
-def parse_projected_dim(value):
-    """`"32"` -> 32; `"64,32"` -> [64, 32] (one k per layer). The backbone
-    checks the values (`per_layer_projected_dims`)."""
-    if isinstance(value, (int, list)):
-        return value
-    try:
-        parts = [int(part) for part in str(value).split(",") if part.strip()]
-    except ValueError:
-        parts = []
-    if not parts:
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_int(name, value, minimum=1, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not _is_int(value) or value < minimum:
         raise ValueError(
-            f"--projected-dim {value!r}: expected an integer k, or one per "
-            "layer separated by commas (e.g. 128,64)."
+            f"`{name}` must be an integer >= {minimum}. Received: "
+            f"{name}={value!r}"
         )
-    return parts[0] if len(parts) == 1 else parts
 
 
-def build_backbone(config, vocabulary_size):
-    """A `LinformerBackbone`, or with `attention="standard"` a same-size
-    keras_hub `RobertaBackbone`."""
-    common = dict(
-        vocabulary_size=vocabulary_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_dim,
-        intermediate_dim=config.intermediate_dim,
-        max_sequence_length=config.sequence_length,
-        dropout=config.dropout,
+def _check_float(name, value, low, high=None, include_low=False):
+    """Raises unless `value` is a finite number above `low` (or equal to
+    it, with `include_low`) and below `high`."""
+    ok = (
+        isinstance(value, (int, float, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= low if include_low else value > low)
+        and (high is None or value < high)
     )
-    if _backbone_cls(config) is not LinformerBackbone:
-        return keras_hub.models.RobertaBackbone(**common)
-    return LinformerBackbone(
-        projected_dim=parse_projected_dim(config.projected_dim),
-        projection=config.projection,
-        sharing=config.sharing,
-        projection_initializer=projection_initializer(config),
-        **common,
-    )
-
-
-def projection_initializer(config):
-    """The initializer of E and F that `config.projection_initializer`
-    names (absent: the default)."""
-    name = getattr(config, "projection_initializer", "default")
-    if name not in PROJECTION_INITIALIZERS:
+    if not ok:
+        interval = (
+            f"{'[' if include_low else '('}{low}, "
+            f"{'inf' if high is None else high})"
+        )
         raise ValueError(
-            f"Unknown projection initializer {name!r}: expected one of "
-            f"{sorted(PROJECTION_INITIALIZERS)}."
+            f"`{name}` must be a number in {interval}. Received: "
+            f"{name}={value!r}"
         )
-    if (
-        name == "window_mean"
-        and config.projection not in LINEAR_MATRIX_PROJECTIONS
-    ):
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The model that `pretrain` (and `finetune` from scratch) builds.
+
+    Checked when made: a configuration the backbone would refuse (k larger
+    than n, n not divisible by k for a windowed projection, a per-layer k
+    list of the wrong length or with layerwise sharing) raises a
+    `ValueError` naming the values, before any data is read.
+
+    Args:
+        attention: `"linformer"`, or `"standard"` for a same-size standard
+            Transformer (keras_hub `RobertaBackbone`) to compare with; it
+            ignores `projected_dim`, `projection` and `sharing`.
+        tokenizer: `"wordpiece"` (a vocabulary of `vocabulary_size` word
+            pieces learned from the training text) or `"byte"` (one token
+            a UTF-8 byte, `LinformerByteTokenizer`; no vocabulary).
+        vocabulary_size: int. The WordPiece vocabulary's size (unused with
+            the byte tokenizer).
+        num_layers: int. Encoder layers.
+        num_heads: int. Attention heads per layer.
+        hidden_dim: int. The encoder's width.
+        intermediate_dim: int. The feed-forward networks' width.
+        sequence_length: int. n, the longest input.
+        projected_dim: int k, or a tuple with one k per layer (not with
+            `sharing="layerwise"`).
+        projection: how keys and values are projected from n to k, a kind
+            of `keras_linformer.projections` (default `"sliding_max"`).
+        sharing: `"none"`, `"headwise"`, `"key_value"` or `"layerwise"`.
+        dropout: float in [0, 1). Dropout of the embeddings and encoders.
+
+    Example:
+
+    >>> model = ModelConfig(sequence_length=512, projected_dim=128)
+    >>> model.projected_dims
+    (128, 128)
+    >>> ModelConfig(sequence_length=128, projected_dim=256)
+    Traceback (most recent call last):
+    ...
+    ValueError: `projected_dim` (k) must not exceed `sequence_length` (n). ...
+    """
+
+    attention: str = "linformer"
+    tokenizer: str = "wordpiece"
+    vocabulary_size: int = 5000
+    num_layers: int = 2
+    num_heads: int = 4
+    hidden_dim: int = 128
+    intermediate_dim: int = 512
+    sequence_length: int = 128
+    projected_dim: int | tuple[int, ...] = 32
+    projection: str = DEFAULT_PROJECTION
+    sharing: str = "headwise"
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if isinstance(self.projected_dim, list):
+            # Frozen: a list would make the config unhashable.
+            object.__setattr__(self, "projected_dim", tuple(self.projected_dim))
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"Unknown `attention`: {self.attention!r}. Expected one of "
+                f"{ATTENTIONS}."
+            )
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(
+                f"Unknown `tokenizer`: {self.tokenizer!r}. Expected one of "
+                f"{TOKENIZERS}."
+            )
+        for name in (
+            "num_layers",
+            "num_heads",
+            "hidden_dim",
+            "intermediate_dim",
+            "sequence_length",
+        ):
+            _check_int(name, getattr(self, name))
+        if self.tokenizer == "wordpiece":
+            _check_int("vocabulary_size", self.vocabulary_size)
+        if self.num_heads > self.hidden_dim:
+            raise ValueError(
+                f"`num_heads` ({self.num_heads}) must not exceed "
+                f"`hidden_dim` ({self.hidden_dim}): each head needs at "
+                "least one dimension."
+            )
+        _check_float("dropout", self.dropout, 0, 1, include_low=True)
+        if self.attention == "standard":
+            return
+        validate_sharing(self.sharing)
+        if isinstance(self.projected_dim, tuple):
+            if self.sharing == "layerwise":
+                raise ValueError(
+                    "A list of `projected_dim` (one k per layer) cannot be "
+                    "used with `sharing='layerwise'`, where all layers "
+                    "share one (n x k) matrix. Received: projected_dim="
+                    f"{list(self.projected_dim)}"
+                )
+            if len(self.projected_dim) != self.num_layers:
+                raise ValueError(
+                    "`projected_dim` as a list needs one k per layer: "
+                    f"expected {self.num_layers} values (num_layers="
+                    f"{self.num_layers}), received "
+                    f"{len(self.projected_dim)}: {list(self.projected_dim)}"
+                )
+        for k in self.projected_dims:
+            validate_projection(
+                self.sequence_length, k, self.projection, self.sharing
+            )
+
+    @property
+    def projected_dims(self):
+        """One k per layer."""
+        if isinstance(self.projected_dim, tuple):
+            return self.projected_dim
+        return (self.projected_dim,) * self.num_layers
+
+    def build_backbone(self, vocabulary_size=None):
+        """A `LinformerBackbone` (or, with `attention="standard"`, a
+        same-size keras_hub `RobertaBackbone`) with `vocabulary_size`
+        tokens (default: `self.vocabulary_size`)."""
+        common = dict(
+            vocabulary_size=vocabulary_size or self.vocabulary_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            hidden_dim=self.hidden_dim,
+            intermediate_dim=self.intermediate_dim,
+            max_sequence_length=self.sequence_length,
+            dropout=self.dropout,
+        )
+        if self.attention == "standard":
+            return keras_hub.models.RobertaBackbone(**common)
+        projected_dim = self.projected_dim
+        if isinstance(projected_dim, tuple):
+            projected_dim = list(projected_dim)
+        return LinformerBackbone(
+            projected_dim=projected_dim,
+            projection=self.projection,
+            sharing=self.sharing,
+            **common,
+        )
+
+    def backbone_cls(self):
+        if self.attention == "standard":
+            return keras_hub.models.RobertaBackbone
+        return LinformerBackbone
+
+
+def _check_training(
+    batch_size,
+    epochs,
+    steps_per_epoch,
+    learning_rate,
+    warmup_steps,
+    length_buckets,
+    strategy,
+    checkpoint_every,
+    verbose,
+):
+    """The arguments every training job shares, checked before any work."""
+    _check_int("batch_size", batch_size)
+    _check_int("epochs", epochs)
+    _check_int("steps_per_epoch", steps_per_epoch, allow_none=True)
+    _check_float("learning_rate", learning_rate, 0, None)
+    _check_int("warmup_steps", warmup_steps, minimum=0)
+    _check_int("length_buckets", length_buckets)
+    _check_int("checkpoint_every", checkpoint_every)
+    if strategy not in STRATEGIES:
         raise ValueError(
-            "The 'window_mean' projection initializer sets an (n, k) matrix "
-            f"E, so it needs `projection` in {list(LINEAR_MATRIX_PROJECTIONS)}. "
-            f"Received: projection={config.projection!r}"
+            f"Unknown strategy {strategy!r}. Expected one of {STRATEGIES}."
         )
-    initializer = PROJECTION_INITIALIZERS[name]
-    return initializer() if initializer else None
-
-
-def _words_per_sample(config_tokenizer, sequence_length):
-    return max(1, int(sequence_length * WORDS_PER_POSITION[config_tokenizer]))
-
-
-def _new_tokenizer(config, texts, classes):
-    """A byte tokenizer, or a WordPiece one with a vocabulary learned from
-    `texts` (unless `config.vocabulary` gives it)."""
-    kind = getattr(config, "tokenizer", "wordpiece")
-    if kind not in TOKENIZERS:
+    if verbose not in (0, 1, 2, "auto"):
         raise ValueError(
-            f"Unknown tokenizer {kind!r}: expected one of {list(TOKENIZERS)}."
+            f"`verbose` must be 0, 1, 2 or 'auto'. Received: {verbose!r}"
         )
-    if kind == "byte":
-        return LinformerByteTokenizer()
-    # A script comparing several models can learn the vocabulary once and
-    # pass it in as `config.vocabulary` (the command line always learns it).
-    vocabulary = getattr(config, "vocabulary", None)
-    if vocabulary is None:
-        vocabulary = learn_vocabulary(
-            tf.data.Dataset.from_tensor_slices(texts).batch(1000),
-            vocabulary_size=config.vocabulary_size,
-        )
-    return classes.tokenizer(vocabulary=vocabulary)
+    if steps_per_epoch is not None:
+        _check_warmup(warmup_steps, epochs * steps_per_epoch)
 
 
-def _backbone_cls(config):
-    if getattr(config, "attention", "linformer") == "standard":
-        return keras_hub.models.RobertaBackbone
-    return LinformerBackbone
-
-
-def _optimizer(config, total_steps):
-    """AdamW: linear warmup (`config.warmup_steps`, default 0), then
-    linear decay to 0 at `total_steps`."""
-    warmup_steps = getattr(config, "warmup_steps", 0)
+def _check_warmup(warmup_steps, total_steps):
     if warmup_steps >= total_steps:
         raise ValueError(
             f"`warmup_steps` ({warmup_steps}) must be smaller than the "
             f"number of training steps ({total_steps} = epochs x "
             "steps per epoch)."
         )
+
+
+def _check_length_buckets(length_buckets, sequence_length):
+    if length_buckets > sequence_length:
+        raise ValueError(
+            "`length_buckets` must be an integer from 1 (pad every batch to "
+            f"n) to n={sequence_length}. Received: "
+            f"length_buckets={length_buckets}"
+        )
+
+
+def _words_per_sample(tokenizer_kind, sequence_length):
+    return max(1, int(sequence_length * WORDS_PER_POSITION[tokenizer_kind]))
+
+
+def _new_tokenizer(model, texts, classes, vocabulary=None):
+    """A byte tokenizer, or a WordPiece one with `vocabulary` (default: a
+    vocabulary learned from `texts`)."""
+    if model.tokenizer == "byte":
+        return LinformerByteTokenizer()
+    if vocabulary is None:
+        vocabulary = learn_vocabulary(
+            tf.data.Dataset.from_tensor_slices(texts).batch(1000),
+            vocabulary_size=model.vocabulary_size,
+        )
+    return classes.tokenizer(vocabulary=vocabulary)
+
+
+def make_optimizer(learning_rate, total_steps, warmup_steps=0):
+    """AdamW (weight decay 0.01, gradient norm clipped to 1 on the global
+    batch): linear warmup over `warmup_steps`, then linear decay to 0 at
+    `total_steps`.
+
+    Example:
+
+    >>> optimizer = make_optimizer(1e-3, total_steps=1000, warmup_steps=100)
+    """
+    _check_warmup(warmup_steps, total_steps)
     schedule = schedules.LinearWarmup(
         keras.optimizers.schedules.PolynomialDecay(
-            config.learning_rate,
+            learning_rate,
             decay_steps=max(total_steps - warmup_steps, 1),
             end_learning_rate=0.0,
         ),
@@ -162,17 +351,18 @@ def _optimizer(config, total_steps):
     )
 
 
-def _prepare(config):
-    """Seeds, strategy and batch checks, before any data or model work."""
-    strategy = get_strategy(config.strategy)
-    check_global_batch_size(config.batch_size, strategy)
-    keras.utils.set_random_seed(config.seed)
+def _prepare(strategy_name, batch_size, seed, output_dir):
+    """Strategy, batch check and seeds, once the arguments and data are
+    checked and before any model work; creates `output_dir`."""
+    strategy = get_strategy(strategy_name)
+    check_global_batch_size(batch_size, strategy)
+    keras.utils.set_random_seed(seed)
     print(
         f"Strategy: {type(strategy).__name__} with "
         f"{strategy.num_replicas_in_sync} replica(s).",
         flush=True,
     )
-    os.makedirs(config.output_dir, exist_ok=True)
+    os.makedirs(output_dir, exist_ok=True)
     return strategy
 
 
@@ -188,62 +378,165 @@ def _build(task, sequence_length, masked_lm_preprocessor=None):
     task(inputs)
 
 
-def _save(task, preprocessor, config, metrics, strategy):
+def _finite_or_none(value):
+    """Metrics as standard JSON: NaN and infinities become None (null)."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def metrics_json(metrics):
+    """`metrics` as standard JSON text: a diverged run's NaN loss is
+    written as `null`, never as the bare `NaN` that strict parsers refuse.
+
+    Example:
+
+    >>> print(metrics_json({"loss": float("nan"), "steps": 4}), end="")
+    {
+      "loss": null,
+      "steps": 4
+    }
+    """
+    return (
+        json.dumps(_finite_or_none(metrics), indent=2, allow_nan=False) + "\n"
+    )
+
+
+def _save(task, preprocessor, output_dir, metrics, strategy):
     if not is_chief(strategy):
         return  # Only the chief of a multi-worker cluster writes artifacts.
     task.preprocessor = preprocessor
-    with atomic_directory(os.path.join(config.output_dir, "preset")) as tmp:
+    with atomic_directory(os.path.join(output_dir, "preset")) as tmp:
         task.save_to_preset(tmp)
     write_text_atomic(
-        os.path.join(config.output_dir, "metrics.json"),
-        json.dumps(metrics, indent=2) + "\n",
+        os.path.join(output_dir, "metrics.json"), metrics_json(metrics)
     )
-    print(f"Saved preset to {os.path.join(config.output_dir, 'preset')}")
+    print(f"Saved preset to {os.path.join(output_dir, 'preset')}")
 
 
 def _masked_lm_metrics(results):
     loss = float(results["loss"])
+    accuracy = results.get("sparse_categorical_accuracy")
     return {
         "validation_loss": loss,
         "validation_perplexity": math.exp(min(loss, 700.0)),
-        "validation_accuracy": float(
-            results.get("sparse_categorical_accuracy", float("nan"))
-        ),
+        "validation_accuracy": None if accuracy is None else float(accuracy),
     }
 
 
-def pretrain(config):
-    """Learns a vocabulary (unless `config.vocabulary` gives one) and
-    pretrains a masked LM; returns the metrics and the fit `history`."""
-    strategy = _prepare(config)
-    if config.files:
-        train_lines = data.read_text_lines(config.files)
-        if config.validation_files:
-            validation_lines = data.read_text_lines(config.validation_files)
-        else:
-            train_lines, validation_lines = data.split_train_validation(
-                train_lines
-            )
-    else:
-        print(
-            f"No text files given: using the built-in corpus {data.DEFAULT_CORPUS}"
-        )
-        lines = data.read_text_lines([data.DEFAULT_CORPUS])
-        train_lines, validation_lines = data.split_train_validation(lines)
-    words = _words_per_sample(
-        getattr(config, "tokenizer", "wordpiece"), config.sequence_length
+def _read_pretraining_text(files, validation_files):
+    if files:
+        train_lines = data.read_text_lines(files)
+        if validation_files:
+            return train_lines, data.read_text_lines(validation_files)
+        return data.split_train_validation(train_lines)
+    print(
+        f"No text files given: using the built-in corpus {data.DEFAULT_CORPUS}"
     )
-    # Validation is always on blocks, so that perplexities compare across
-    # runs whatever the training samples are.
-    validation_samples = data.group_lines(validation_lines, words)
-    if config.samples == "documents":
-        # One line, one sample (truncated to n): lengths as in fine-tuning.
-        train_samples = train_lines
-    else:
-        train_samples = data.group_lines(train_lines, words)
+    lines = data.read_text_lines([data.DEFAULT_CORPUS])
+    return data.split_train_validation(lines)
 
-    classes = task_classes(_backbone_cls(config))
-    tokenizer = _new_tokenizer(config, train_lines, classes)
+
+def pretrain(
+    files=(),
+    *,
+    validation_files=None,
+    model=None,
+    vocabulary=None,
+    mask_rate=0.15,
+    batch_size=32,
+    epochs=10,
+    steps_per_epoch=None,
+    learning_rate=1e-3,
+    warmup_steps=0,
+    length_buckets=DEFAULT_LENGTH_BUCKETS,
+    group_by_length=False,
+    output_dir="runs/pretrain",
+    seed=0,
+    strategy="auto",
+    checkpoint_every=100,
+    verbose=1,
+):
+    """Pretrains a masked language model on plain text files.
+
+    Consecutive lines are joined into samples of about n positions; the
+    WordPiece vocabulary is learned from the training text (unless
+    `vocabulary` gives it, or `model.tokenizer` is `"byte"`).
+
+    Args:
+        files: plain text files to train on. Empty: the built-in Tiny
+            Shakespeare corpus.
+        validation_files: text files to validate on. Default: the last
+            10% of the lines of `files`.
+        model: a `ModelConfig` (default: `ModelConfig()`).
+        vocabulary: a WordPiece vocabulary (list of tokens) to use instead
+            of learning one, e.g. to share one across several runs.
+        mask_rate: the share of tokens masked, in (0, 1).
+        batch_size: the global batch size (split over the replicas).
+        epochs: number of epochs (a validation pass after each).
+        steps_per_epoch: default: one pass over the training samples.
+        learning_rate: the AdamW peak learning rate.
+        warmup_steps: linear warmup steps from 0, then linear decay to 0.
+        length_buckets: pad each batch only to the smallest multiple of
+            n / `length_buckets` that holds its longest text; 1 pads to n.
+        group_by_length: batch texts of similar length together.
+        output_dir: where checkpoints, the preset and metrics go.
+        seed: seeds the weights, data order and masks.
+        strategy: `"auto"`, `"mirrored"`, `"multi_worker"` or
+            `"one_device"` (`keras_linformer.training.get_strategy`).
+        checkpoint_every: checkpoint every this many steps; a restart with
+            the same arguments resumes from the latest.
+        verbose: Keras' progress output, 0, 1 or 2.
+
+    Returns:
+        The final validation metrics (`validation_loss`,
+        `validation_perplexity`, `validation_accuracy`, `steps`,
+        `resumed_from`) as written to `metrics.json`, and the per-epoch
+        `history`.
+
+    Example:
+
+    ```python
+    model = ModelConfig(sequence_length=256, projected_dim=64)
+    metrics = pretrain(["train.txt"], model=model, output_dir="runs/mlm")
+    ```
+    """
+    model = ModelConfig() if model is None else model
+    if not isinstance(model, ModelConfig):
+        raise ValueError(
+            f"`model` must be a `ModelConfig`. Received: {type(model)}"
+        )
+    _check_training(
+        batch_size,
+        epochs,
+        steps_per_epoch,
+        learning_rate,
+        warmup_steps,
+        length_buckets,
+        strategy,
+        checkpoint_every,
+        verbose,
+    )
+    _check_float("mask_rate", mask_rate, 0, 1)
+    _check_length_buckets(length_buckets, model.sequence_length)
+    if isinstance(files, str):
+        files = [files]
+    if isinstance(validation_files, str):
+        validation_files = [validation_files]
+    train_lines, validation_lines = _read_pretraining_text(
+        files, validation_files
+    )
+    strategy = _prepare(strategy, batch_size, seed, output_dir)
+    words = _words_per_sample(model.tokenizer, model.sequence_length)
+    train_samples = data.group_lines(train_lines, words)
+    validation_samples = data.group_lines(validation_lines, words)
+
+    classes = task_classes(model.backbone_cls())
+    tokenizer = _new_tokenizer(model, train_lines, classes, vocabulary)
     print(
         f"Tokenizer: {type(tokenizer).__name__}, "
         f"{tokenizer.vocabulary_size()} tokens.",
@@ -251,41 +544,45 @@ def pretrain(config):
     )
     preprocessor = classes.masked_lm_preprocessor(
         tokenizer,
-        sequence_length=config.sequence_length,
-        mask_selection_rate=config.mask_rate,
+        sequence_length=model.sequence_length,
+        mask_selection_rate=mask_rate,
         mask_selection_length=max(
-            1, round(config.sequence_length * config.mask_rate * 1.25)
+            1, round(model.sequence_length * mask_rate * 1.25)
         ),
     )
-    steps_per_epoch = config.steps_per_epoch or max(
-        1, len(train_samples) // config.batch_size
+    steps_per_epoch = steps_per_epoch or max(
+        1, len(train_samples) // batch_size
     )
+    optimizer_steps = steps_per_epoch * epochs
+    _check_warmup(warmup_steps, optimizer_steps)
     train_ds = data.masked_lm_dataset(
         train_samples,
         preprocessor,
-        config.batch_size,
-        config.seed,
+        batch_size,
+        seed,
         True,
-        config.length_buckets,
-        getattr(config, "group_by_length", False),
+        length_buckets,
+        group_by_length,
     )
     validation_ds = data.masked_lm_dataset(
         validation_samples,
         preprocessor,
-        config.batch_size,
-        config.seed,
+        batch_size,
+        seed,
         False,
-        config.length_buckets,
+        length_buckets,
     )
     with strategy.scope():
-        backbone = build_backbone(config, tokenizer.vocabulary_size())
+        backbone = model.build_backbone(tokenizer.vocabulary_size())
         masked_lm = classes.masked_lm(backbone)
         masked_lm.compile(
-            optimizer=_optimizer(config, steps_per_epoch * config.epochs),
+            optimizer=make_optimizer(
+                learning_rate, optimizer_steps, warmup_steps
+            ),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             weighted_metrics=["sparse_categorical_accuracy"],
         )
-        _build(masked_lm, config.sequence_length, preprocessor)
+        _build(masked_lm, model.sequence_length, preprocessor)
     print(
         f"Model: {type(backbone).__name__}, {backbone.count_params():,} "
         "backbone parameters.",
@@ -294,12 +591,12 @@ def pretrain(config):
     result = fit_resumable(
         masked_lm,
         train_ds,
-        epochs=config.epochs,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        checkpoint_dir=os.path.join(config.output_dir, "checkpoints"),
-        checkpoint_every=config.checkpoint_every,
+        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+        checkpoint_every=checkpoint_every,
         validation_data=validation_ds,
-        verbose=config.verbose,
+        verbose=verbose,
         strategy=strategy,
     )
     metrics = _masked_lm_metrics(
@@ -312,66 +609,229 @@ def pretrain(config):
         f"{metrics['validation_perplexity']:.2f}",
         flush=True,
     )
-    _save(masked_lm, preprocessor, config, metrics, strategy)
+    _save(masked_lm, preprocessor, output_dir, metrics, strategy)
     # The per-epoch curves are returned for scripts, not written to
     # metrics.json.
     return dict(metrics, history=result["history"])
 
 
-def finetune(config):
-    """Fine-tunes (or trains from scratch) a text classifier; returns the
-    metrics and the fit `history`."""
-    strategy = _prepare(config)
-    train_texts, train_labels = data.read_labeled(config.train)
-    validation_texts, validation_labels = data.read_labeled(config.validation)
-    num_classes = (
-        config.num_classes or max(train_labels + validation_labels) + 1
+def infer_num_classes(labeled_files):
+    """The number of classes that the labels of `labeled_files` (a dict
+    path -> labels; the training file first) imply: the largest label + 1.
+
+    Raises:
+        ValueError: if the training labels hold fewer than two distinct
+            values, or the largest label is far above the number of
+            distinct labels (a stray label); each message says how to
+            pass `num_classes` (`--num-classes`) instead.
+    """
+    (train_path, train_labels), *_ = labeled_files.items()
+    found = sorted(set(train_labels))
+    if len(found) < 2:
+        raise ValueError(
+            f"The training labels of {train_path} hold only the value "
+            f"{found[0]}: a classifier needs examples of at least two "
+            "classes. Check the file, or pass the number of classes "
+            "(--num-classes, `num_classes`) if it is right."
+        )
+    every = sorted(
+        {label for labels in labeled_files.values() for label in labels}
     )
-    with strategy.scope():
-        if config.preset:
-            # The tokenizer class the preset saved (WordPiece or bytes).
-            tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(
-                config.preset
+    inferred = every[-1] + 1
+    bound = (
+        MAX_INFERRED_CLASSES_PER_LABEL * len(every) + INFERRED_CLASSES_MARGIN
+    )
+    if inferred > bound:
+        shown = ", ".join(map(str, every[:10])) + (
+            ", ..." if len(every) > 10 else ""
+        )
+        raise ValueError(
+            f"The labels of {', '.join(labeled_files)} hold {len(every)} "
+            f"distinct values ({shown}) but go up to {every[-1]}: inferring "
+            f"num_classes={inferred} from the largest label would build a "
+            f"{inferred}-way classifier. Check for stray labels, or pass "
+            f"--num-classes {inferred} (`num_classes={inferred}`) if that "
+            "many classes is right."
+        )
+    return inferred
+
+
+def _load_preset_parts(preset):
+    """The tokenizer and backbone of a preset directory."""
+    check_preset_directory(preset)
+    # The tokenizer class the preset saved (WordPiece or bytes).
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    backbone = keras_hub.models.Backbone.from_preset(preset)
+    return tokenizer, backbone
+
+
+def finetune(
+    train,
+    validation,
+    *,
+    preset=None,
+    model=None,
+    num_classes=None,
+    sequence_length=None,
+    dropout=None,
+    vocabulary=None,
+    batch_size=32,
+    epochs=1,
+    steps_per_epoch=None,
+    learning_rate=1e-4,
+    warmup_steps=0,
+    length_buckets=DEFAULT_LENGTH_BUCKETS,
+    group_by_length=False,
+    output_dir="runs/finetune",
+    seed=0,
+    strategy="auto",
+    checkpoint_every=100,
+    verbose=1,
+):
+    """Fine-tunes a text classifier from a preset, or trains one from
+    scratch.
+
+    Args:
+        train: the training examples, a JSONL file (`text` and `label` on
+            each line) or a TSV file (`sentence` and `label` columns).
+            Labels are integers from 0.
+        validation: the validation examples, in the same formats.
+        preset: a preset directory saved by `pretrain` (its backbone and
+            tokenizer). Default: a new model from `model`.
+        model: a `ModelConfig` for a new model (default: `ModelConfig()`);
+            not with `preset`.
+        num_classes: default: the largest label + 1, refused for labels
+            that hold one value or a stray large label.
+        sequence_length: the length texts are packed to; default and
+            maximum: the backbone's n.
+        dropout: the classification head's dropout; default: the model's
+            (0.1 with a preset).
+        vocabulary: a WordPiece vocabulary for a new model (default: one
+            learned from the training texts).
+        batch_size, epochs, steps_per_epoch, learning_rate, warmup_steps,
+        length_buckets, group_by_length, output_dir, seed, strategy,
+        checkpoint_every, verbose: as for `pretrain`.
+
+    Returns:
+        The final metrics (`validation_loss`, `validation_accuracy`,
+        `num_classes`, `steps`, `resumed_from`) as written to
+        `metrics.json`, and the per-epoch `history`.
+
+    Raises:
+        ValueError: for a bad argument or label (naming the file, line and
+            value), before anything is trained or written.
+        FileNotFoundError: for a missing file or preset directory.
+
+    Example:
+
+    ```python
+    metrics = finetune(
+        "train.jsonl", "dev.jsonl", preset="runs/mlm/preset", epochs=3
+    )
+    ```
+    """
+    if preset is not None and model is not None:
+        raise ValueError(
+            "Pass `preset` (fine-tune its backbone) or `model` (a new "
+            "model), not both."
+        )
+    if preset is None:
+        model = ModelConfig() if model is None else model
+        if not isinstance(model, ModelConfig):
+            raise ValueError(
+                f"`model` must be a `ModelConfig`. Received: {type(model)}"
             )
-            backbone = keras_hub.models.Backbone.from_preset(config.preset)
+    _check_training(
+        batch_size,
+        epochs,
+        steps_per_epoch,
+        learning_rate,
+        warmup_steps,
+        length_buckets,
+        strategy,
+        checkpoint_every,
+        verbose,
+    )
+    _check_int("num_classes", num_classes, minimum=2, allow_none=True)
+    _check_int("sequence_length", sequence_length, allow_none=True)
+    if dropout is not None:
+        _check_float("dropout", dropout, 0, 1, include_low=True)
+    if preset is not None:
+        check_preset_directory(preset)
+    train_texts, train_labels, train_lines = data.read_labeled(
+        train, return_line_numbers=True
+    )
+    validation_texts, validation_labels, validation_lines = data.read_labeled(
+        validation, return_line_numbers=True
+    )
+    if num_classes is None:
+        num_classes = infer_num_classes(
+            {train: train_labels, validation: validation_labels}
+        )
+    # Every label of both files, before the first step (a bad validation
+    # label would otherwise surface after training).
+    data.check_labels(train, train_labels, train_lines, num_classes)
+    data.check_labels(
+        validation, validation_labels, validation_lines, num_classes
+    )
+    if model is not None:
+        _check_sequence_length(sequence_length, model.sequence_length)
+        _check_length_buckets(
+            length_buckets, sequence_length or model.sequence_length
+        )
+
+    strategy = _prepare(strategy, batch_size, seed, output_dir)
+    with strategy.scope():
+        if preset is not None:
+            tokenizer, backbone = _load_preset_parts(preset)
         else:
             tokenizer = _new_tokenizer(
-                config, train_texts, task_classes(_backbone_cls(config))
+                model,
+                train_texts,
+                task_classes(model.backbone_cls()),
+                vocabulary,
             )
-            backbone = build_backbone(config, tokenizer.vocabulary_size())
+            backbone = model.build_backbone(tokenizer.vocabulary_size())
+    n = backbone.max_sequence_length
+    _check_sequence_length(sequence_length, n)
+    sequence_length = sequence_length or n
+    _check_length_buckets(length_buckets, sequence_length)
+    if dropout is None:
+        dropout = model.dropout if model is not None else 0.1
     classes = task_classes(type(backbone))
-    sequence_length = min(config.sequence_length, backbone.max_sequence_length)
     preprocessor = classes.text_classifier_preprocessor(
         tokenizer, sequence_length=sequence_length
     )
-    steps_per_epoch = config.steps_per_epoch or max(
-        1, len(train_texts) // config.batch_size
-    )
+    steps_per_epoch = steps_per_epoch or max(1, len(train_texts) // batch_size)
+    optimizer_steps = steps_per_epoch * epochs
+    _check_warmup(warmup_steps, optimizer_steps)
     train_ds = data.classification_dataset(
         train_texts,
         train_labels,
         preprocessor,
-        config.batch_size,
-        config.seed,
+        batch_size,
+        seed,
         True,
-        config.length_buckets,
-        getattr(config, "group_by_length", False),
+        length_buckets,
+        group_by_length,
     )
     validation_ds = data.classification_dataset(
         validation_texts,
         validation_labels,
         preprocessor,
-        config.batch_size,
-        config.seed,
+        batch_size,
+        seed,
         False,
-        config.length_buckets,
+        length_buckets,
     )
     with strategy.scope():
         classifier = classes.text_classifier(
-            backbone, num_classes=num_classes, dropout=config.dropout
+            backbone, num_classes=num_classes, dropout=dropout
         )
         classifier.compile(
-            optimizer=_optimizer(config, steps_per_epoch * config.epochs),
+            optimizer=make_optimizer(
+                learning_rate, optimizer_steps, warmup_steps
+            ),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["sparse_categorical_accuracy"],
         )
@@ -379,12 +839,12 @@ def finetune(config):
     result = fit_resumable(
         classifier,
         train_ds,
-        epochs=config.epochs,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        checkpoint_dir=os.path.join(config.output_dir, "checkpoints"),
-        checkpoint_every=config.checkpoint_every,
+        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+        checkpoint_every=checkpoint_every,
         validation_data=validation_ds,
-        verbose=config.verbose,
+        verbose=verbose,
         strategy=strategy,
     )
     results = evaluate_model(classifier, validation_ds, strategy)
@@ -400,36 +860,89 @@ def finetune(config):
         f"{metrics['validation_loss']:.4f}",
         flush=True,
     )
-    _save(classifier, preprocessor, config, metrics, strategy)
+    _save(classifier, preprocessor, output_dir, metrics, strategy)
     return dict(metrics, history=result["history"])
 
 
-def evaluate(config):
-    """Masked-LM loss and perplexity on text, or accuracy on labeled data."""
-    task = load_preset(config.preset, require_task=True)
+def _check_sequence_length(sequence_length, n):
+    if sequence_length is not None and sequence_length > n:
+        raise ValueError(
+            f"`sequence_length` ({sequence_length}) must not exceed the "
+            f"backbone's n ({n})."
+        )
+
+
+def _evaluation_texts(path):
+    """The texts of a file to score a masked LM on: the `text` field of
+    JSONL and the `sentence` column of TSV (not their raw lines), else the
+    lines of plain text."""
+    if path.endswith((".jsonl", ".json", ".tsv")):
+        texts, _ = data.read_labeled(path)
+        return texts
+    return data.read_text_lines([path])
+
+
+def evaluate(
+    preset,
+    data_file,
+    *,
+    batch_size=32,
+    seed=0,
+    length_buckets=DEFAULT_LENGTH_BUCKETS,
+    json_file=None,
+):
+    """Scores a task preset: masked-LM loss and perplexity, or a
+    classifier's accuracy.
+
+    Args:
+        preset: a task preset directory (saved by `pretrain` or
+            `finetune`).
+        data_file: for a masked LM, plain text (or the texts of a JSONL /
+            TSV file); for a classifier, a labeled JSONL or TSV file.
+        batch_size: examples per batch.
+        seed: seeds the masks of the masked LM.
+        length_buckets: as for `pretrain`.
+        json_file: also write the metrics (standard JSON) here.
+
+    Returns:
+        A masked LM's `validation_loss`, `validation_perplexity`,
+        `validation_accuracy`; a classifier's `loss`, `accuracy`,
+        `examples`.
+
+    Example:
+
+    ```python
+    metrics = evaluate("runs/clf/preset", "dev.jsonl")
+    ```
+    """
+    _check_int("batch_size", batch_size)
+    _check_int("length_buckets", length_buckets)
+    task = load_preset(preset, require_task=True)
     preprocessor = task.preprocessor
+    _check_length_buckets(length_buckets, preprocessor.sequence_length)
+    if isinstance(task, keras_hub.models.MaskedLM):
+        texts = _evaluation_texts(data_file)
+    else:
+        texts, labels, lines = data.read_labeled(
+            data_file, return_line_numbers=True
+        )
+        data.check_labels(data_file, labels, lines, task.num_classes)
     task.preprocessor = None
     task.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=["sparse_categorical_accuracy"],
     )
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(seed)
     if isinstance(task, keras_hub.models.MaskedLM):
-        lines = data.read_text_lines([config.data])
         kind = (
             "byte"
             if isinstance(preprocessor.tokenizer, LinformerByteTokenizer)
             else "wordpiece"
         )
         words = _words_per_sample(kind, preprocessor.sequence_length)
-        samples = data.group_lines(lines, words)
+        samples = data.group_lines(texts, words)
         ds = data.masked_lm_dataset(
-            samples,
-            preprocessor,
-            config.batch_size,
-            config.seed,
-            False,
-            config.length_buckets,
+            samples, preprocessor, batch_size, seed, False, length_buckets
         )
         metrics = _masked_lm_metrics(
             task.evaluate(ds, return_dict=True, verbose=0)
@@ -439,21 +952,8 @@ def evaluate(config):
             f"{metrics['validation_perplexity']:.2f}"
         )
     else:
-        texts, labels = data.read_labeled(config.data)
-        num_classes = task.num_classes
-        if max(labels) >= num_classes:
-            raise ValueError(
-                f"{config.data} has label {max(labels)}, but the classifier "
-                f"has {num_classes} classes."
-            )
         ds = data.classification_dataset(
-            texts,
-            labels,
-            preprocessor,
-            config.batch_size,
-            config.seed,
-            False,
-            config.length_buckets,
+            texts, labels, preprocessor, batch_size, seed, False, length_buckets
         )
         results = task.evaluate(ds, return_dict=True, verbose=0)
         metrics = {
@@ -462,6 +962,6 @@ def evaluate(config):
             "examples": len(texts),
         }
         print(f"Accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
-    if config.json:
-        write_text_atomic(config.json, json.dumps(metrics, indent=2) + "\n")
+    if json_file:
+        write_text_atomic(json_file, metrics_json(metrics))
     return metrics

@@ -3,9 +3,14 @@
 import json
 import os
 
-# TensorFlow is imported where a strategy is made: the command line reads
-# STRATEGIES without it (`keras-linformer bench` runs on JAX or PyTorch).
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+from keras_linformer_options import STRATEGIES
+
+__all__ = [
+    "STRATEGIES",
+    "check_global_batch_size",
+    "get_strategy",
+    "parse_tf_config",
+]
 
 
 def parse_tf_config(environ=None):

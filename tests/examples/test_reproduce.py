@@ -28,6 +28,7 @@ def _needs(*parts):
         pytest.skip(f"shared data not found: {os.path.abspath(path)}")
 
 
+@pytest.mark.slow
 def test_perplexity_quick_writes_finite_table(tmp_path):
     _needs("wikitext-2", "train.txt")
     _needs("wikitext-2", "valid.txt")
@@ -71,7 +72,7 @@ def test_perplexity_quick_writes_finite_table(tmp_path):
 
     # `keras-linformer evaluate` on the preset of the standard Transformer
     # gives the perplexity that training reported on the same data.
-    from keras_linformer import cli
+    import keras_linformer_cli as cli
 
     eval_json = tmp_path / "eval.json"
     code = cli.main(
@@ -92,6 +93,7 @@ def test_perplexity_quick_writes_finite_table(tmp_path):
     assert metrics["validation_perplexity"] == pytest.approx(expected, rel=0.1)
 
 
+@pytest.mark.slow
 def test_imdb_quick_writes_accuracies(tmp_path):
     _needs("imdb", "imdb_train.jsonl")
     _needs("imdb", "imdb_dev.jsonl")
@@ -164,15 +166,15 @@ def test_imdb_quick_writes_accuracies(tmp_path):
     correct = result.pop("dev_correct")
     result_file.write_text(json.dumps(result))
     # `--report-only` trains nothing: a run not finished stays unrun.
-    arguments[arguments.index("--runs") + 1] = "standard,k128,k128-softmax"
+    arguments[arguments.index("--runs") + 1] = "standard,k128,k128-max"
     assert script.main(arguments + ["--report-only"]) == 0
     reused = json.loads(result_file.read_text())
     assert reused["accuracy_by_length"] == bands
     assert reused["dev_correct"] == correct
-    assert not (out / "n128" / "seed0" / "k128-softmax").exists()
+    assert not (out / "n128" / "seed0" / "k128-max").exists()
 
     # `keras-linformer evaluate` on the fine-tuned standard Transformer.
-    from keras_linformer import cli
+    import keras_linformer_cli as cli
 
     eval_json = tmp_path / "eval.json"
     dev = os.path.join(str(out), "data", "imdb_dev.jsonl")
@@ -193,7 +195,11 @@ def test_imdb_quick_writes_accuracies(tmp_path):
 
 
 def test_scripts_skip_cleanly_without_data(tmp_path, capsys):
-    for name in ("reproduce_perplexity", "reproduce_imdb"):
+    for name in (
+        "reproduce_perplexity",
+        "reproduce_imdb",
+        "reproduce_lra_text",
+    ):
         script = _load(name)
         out = tmp_path / name
         code = script.main(
@@ -270,68 +276,124 @@ def test_imdb_paired_table_scores_both_models_on_the_same_reviews():
     assert doctest.DocTestRunner().run(example).failed == 0
 
 
-def test_imdb_meaninit_run_starts_linear_from_window_means():
-    """Only `k128-meaninit` carries a projection initializer, so every other
-    run's recorded settings (and its reuse) are unchanged."""
-    script = _load("reproduce_imdb")
-    settings = {
-        name: script.model_settings(name, script.FULL, 512, quick=False)
-        for name in script.RUNS
-    }
-    meaninit = settings.pop("k128-meaninit")
-    assert meaninit["projection"] == "linear"
-    assert meaninit["projection_initializer"] == "window_mean"
-    assert "window_mean" in script.describe(meaninit)
-    assert all("projection_initializer" not in s for s in settings.values())
-    assert {
-        k: v for k, v in meaninit.items() if k != "projection_initializer"
-    } == (settings["k128"])
-
-
-def test_mean_alignment_reads_every_linear_e_of_a_preset(tmp_path):
-    """`projection_mean_alignment.py`: a window-mean E weighs every position
-    of a document alike (1.0), a zero-mean random one does not; a preset
-    without an (n, k) matrix is refused by name."""
-    from keras_linformer.initializers import WindowMean
-    from keras_linformer.models import LinformerBackbone
-
-    script = _load("projection_mean_alignment")
-    tests = doctest.DocTestFinder().find(
-        script.mean_alignment, globs=vars(script)
+@pytest.mark.slow
+def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
+    _needs("imdb", "imdb_train.jsonl")
+    _needs("imdb", "imdb_dev.jsonl")
+    script = _load("reproduce_lra_text")
+    out = tmp_path / "lra"
+    arguments = [
+        "--quick",
+        "--data-dir",
+        DATA_DIR,
+        "--output-dir",
+        str(out),
+        "--runs",
+        "linformer,linformer-pretrained",
+        "--max-train",
+        "16",
+        "--max-dev",
+        "8",
+        "--finetune-steps",
+        "2",
+        "--pretrain-steps",
+        "2",
+        "--verbose",
+        "0",
+    ]
+    assert script.main(arguments) == 0
+    summary = json.loads((out / "results.json").read_text())
+    runs = {r["run"]: r for r in summary["runs"]}
+    assert sorted(runs) == ["linformer", "linformer-pretrained"]
+    for run in runs.values():
+        assert 0 <= run["accuracy"] <= 1
+        assert run["config"]["tokenizer"] == "byte"
+    assert math.isfinite(runs["linformer-pretrained"]["pretrain_perplexity"])
+    tokenizer = json.loads(
+        (
+            out / "linformer-pretrained/seed0/finetune/preset/tokenizer.json"
+        ).read_text()
     )
-    runner = doctest.DocTestRunner()
-    for test in tests:
-        runner.run(test)
-    assert runner.failures == 0 and runner.tries > 0
+    assert tokenizer["class_name"] == "LinformerByteTokenizer"
+    # A second invocation reuses both finished runs.
+    stamp = (out / "linformer" / "seed0" / "result.json").stat().st_mtime
+    assert script.main(arguments) == 0
+    assert (
+        out / "linformer" / "seed0" / "result.json"
+    ).stat().st_mtime == stamp
 
-    def preset(name, **kwargs):
-        backbone = LinformerBackbone(
-            vocabulary_size=20,
-            num_layers=2,
-            num_heads=2,
-            hidden_dim=8,
-            intermediate_dim=16,
-            max_sequence_length=32,
-            projected_dim=8,
-            **kwargs,
+
+def test_every_run_of_the_scripts_is_a_valid_model_config():
+    """Each run's settings make a `ModelConfig` (k <= n, n divisible by k
+    for the pooling kinds, known kinds) at the full and --quick sizes."""
+    from keras_linformer.training import ModelConfig
+
+    perplexity = _load("reproduce_perplexity")
+    fields = perplexity.MODEL_SETTINGS
+    for quick in (False, True):
+        args = perplexity.build_parser().parse_args(
+            ["--quick"] if quick else []
         )
-        path = str(tmp_path / name)
-        backbone.save_to_preset(path)
-        return path
+        size = perplexity.settings(args)
+        for name in perplexity.RUNS:
+            config = perplexity.run_config(name, size, args, "out", "a", "b")
+            ModelConfig(**{key: config[key] for key in fields})
+    imdb = _load("reproduce_imdb")
+    for n, size, quick in (
+        (512, imdb.FULL, False),
+        (1024, imdb.FULL, False),
+        (imdb.QUICK_SEQUENCE_LENGTH, imdb.QUICK, True),
+    ):
+        for name in imdb.RUNS:
+            ModelConfig(**imdb.model_settings(name, size, n, quick))
+    lra = _load("reproduce_lra_text")
+    for size, quick in ((lra.FULL, False), (lra.QUICK, True)):
+        for name in lra.RUNS:
+            ModelConfig(**lra.model_settings(name, size, quick))
 
-    matrices = script.projection_matrices(
-        preset("mean", projection="linear", projection_initializer=WindowMean())
+
+def test_imdb_runs_of_removed_kinds_are_gone_but_their_results_tabulate():
+    script = _load("reproduce_imdb")
+    removed = {
+        "k128-scaled",
+        "k256-scaled",
+        "k128-softmax",
+        "k256-softmax",
+        "k128-stretched",
+        "k256-stretched",
+        "k128-documents",
+        "k128-meaninit",
+    }
+    assert not removed & set(script.RUNS)
+    results = [
+        dict(
+            run=run,
+            seed=0,
+            sequence_length=512,
+            model=run,
+            accuracy=0.5,
+            pretrain_perplexity=10.0,
+            seconds=60.0,
+        )
+        for run in ("k128-softmax", "standard", "k128")
+    ]
+    rows = [r for r in script.table(results).splitlines() if "| 512 |" in r]
+    assert [r.split("|")[2].strip() for r in rows] == [
+        "standard",
+        "k128",
+        "k128-softmax",
+    ]
+
+
+def test_results_recorded_with_retired_settings_are_reused(tmp_path):
+    common = _load("reproduce_common")
+    record = {"projection": "linear", "sequence_length": 512}
+    result_file = tmp_path / "result.json"
+    result_file.write_text(
+        json.dumps({"config": dict(record, samples="blocks"), "accuracy": 1})
     )
-    assert len(matrices) == 4  # E and F of two layers
-    for E in matrices.values():
-        assert E.shape == (32, 8)
-        assert math.isclose(script.mean_alignment(E, 12), 1.0)
-    random_e = script.projection_matrices(
-        preset("random", projection="linear", sharing="none")
+    assert common.reuse(str(result_file), record)["accuracy"] == 1
+    result_file.write_text(
+        json.dumps({"config": dict(record, samples="documents")})
     )
-    assert len(random_e) == 8  # one (n, k) block per head
-    assert all(
-        abs(script.mean_alignment(E, 32)) < 0.9 for E in random_e.values()
-    )
-    with pytest.raises(SystemExit, match="no \\(n, k\\) projection matrix"):
-        script.projection_matrices(preset("max", projection="max"))
+    assert common.reuse(str(result_file), record) is None

@@ -51,6 +51,10 @@ def test_output_shape(masked_lm):
     x, y, sample_weight = masked_lm.preprocessor(SENTENCES)
     logits = masked_lm(x)
     assert tuple(logits.shape) == (4, 5, 32)
+
+
+@pytest.mark.slow
+def test_predict_on_raw_strings(masked_lm):
     # `predict` on raw strings runs the preprocessor inside tf.data.
     assert masked_lm.predict(SENTENCES, verbose=0).shape == (4, 5, 32)
 
@@ -79,6 +83,7 @@ def test_compile_defaults(masked_lm):
     assert masked_lm.loss.from_logits
 
 
+@pytest.mark.slow
 def test_pretraining_lowers_the_loss(tmp_path):
     """Some hundred steps of masked-LM training on Tiny Shakespeare."""
     lines = CORPUS.read_text(encoding="utf-8").splitlines()[:4000]

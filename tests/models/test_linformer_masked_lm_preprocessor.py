@@ -93,6 +93,11 @@ def test_works_inside_tf_data(toy_tokenizer):
     assert isinstance(x["token_ids"], tf.Tensor)
     assert x["token_ids"].shape == (2, 12)
     assert y.shape == (2, 4) and sample_weight.shape == (2, 4)
+
+
+@pytest.mark.slow
+def test_works_on_unbatched_elements_inside_tf_data(toy_tokenizer):
+    preprocessor = make_preprocessor(toy_tokenizer)
     # Unbatched elements, batched after the map.
     ds = tf.data.Dataset.from_tensor_slices(SENTENCES).map(preprocessor)
     x, _, _ = next(iter(ds.batch(2)))

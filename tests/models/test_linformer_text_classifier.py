@@ -90,6 +90,7 @@ def test_activation_softmax(make_backbone, preprocessor):
     assert not classifier.loss.from_logits
 
 
+@pytest.mark.slow
 def test_learns_a_separable_toy_set(make_backbone, preprocessor, rng):
     train_texts, train_labels = toy_reviews(rng, 128)
     test_texts, test_labels = toy_reviews(rng, 64)
@@ -153,7 +154,8 @@ def test_preset_of_a_trained_classifier_holds_no_optimizer_state(
     import h5py
 
     texts = ["the good movie.", "a bad film."]
-    classifier.fit(texts, np.array([1, 0]), verbose=0)  # optimizer slots
+    classifier.optimizer.build(classifier.trainable_variables)  # its slots
+    assert classifier.optimizer.variables
     x = preprocessor(texts)
     preset = str(tmp_path / "preset")
     classifier.save_to_preset(preset)

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import TINY_MODEL
 
-from keras_linformer import cli
+import keras_linformer_cli as cli
 from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
 from keras_linformer.training.strategy import parse_tf_config

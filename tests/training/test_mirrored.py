@@ -71,11 +71,3 @@ def test_two_replicas_end_with_the_weights_of_one_device(report, case):
     # ...and 2 replicas with the global batch end where one device does.
     assert result["max_difference"] < 1e-5, result
     assert result["loss"][0] == pytest.approx(result["loss"][1], abs=1e-5)
-
-
-def test_keras_clips_each_replica_share(report):
-    """Canary (tensorflow/tensorflow issue 33929): why
-    `keras_linformer.training.optimizers` exists. With Keras' own clipping,
-    active clipping gives other weights on 2 replicas. The day this fails,
-    Keras clips the summed gradient: delete `DistributedClipping`."""
-    assert report["masked_lm_keras_clipnorm"]["max_difference"] > 1e-4

@@ -1,7 +1,5 @@
 """`LinearWarmup` and how the training recipes use it."""
 
-import types
-
 import keras
 import numpy as np
 import pytest
@@ -72,8 +70,8 @@ def test_refuses_bad_arguments(after, warmup, match):
 
 
 def test_recipe_optimizer_warms_up_then_decays_to_zero_at_the_end():
-    config = types.SimpleNamespace(learning_rate=1e-3, warmup_steps=20)
-    schedule = recipes._optimizer(config, total_steps=100)._learning_rate
+    optimizer = recipes.make_optimizer(1e-3, total_steps=100, warmup_steps=20)
+    schedule = optimizer._learning_rate
     assert float(schedule(10)) == pytest.approx(5e-4)
     assert float(schedule(20)) == pytest.approx(1e-3)
     assert float(schedule(60)) == pytest.approx(5e-4)
@@ -81,13 +79,11 @@ def test_recipe_optimizer_warms_up_then_decays_to_zero_at_the_end():
 
 
 def test_recipe_without_warmup_is_plain_linear_decay():
-    config = types.SimpleNamespace(learning_rate=1e-3)
-    schedule = recipes._optimizer(config, total_steps=100)._learning_rate
+    schedule = recipes.make_optimizer(1e-3, total_steps=100)._learning_rate
     assert float(schedule(0)) == pytest.approx(1e-3)
     assert float(schedule(50)) == pytest.approx(5e-4)
 
 
 def test_recipe_refuses_warmup_as_long_as_training():
-    config = types.SimpleNamespace(learning_rate=1e-3, warmup_steps=100)
     with pytest.raises(ValueError, match=r"`warmup_steps` \(100\).*100"):
-        recipes._optimizer(config, total_steps=100)
+        recipes.make_optimizer(1e-3, total_steps=100, warmup_steps=100)

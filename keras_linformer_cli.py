@@ -1,0 +1,657 @@
+"""`keras-linformer`: pretrain, fine-tune, evaluate and export.
+
+    keras-linformer pretrain                      # built-in corpus, small model
+    keras-linformer pretrain a.txt b.txt --output-dir runs/mlm
+    keras-linformer finetune --train train.jsonl --validation dev.jsonl \\
+        --preset runs/mlm/preset --output-dir runs/clf
+    keras-linformer evaluate runs/clf/preset dev.jsonl --json eval.json
+    keras-linformer export runs/clf/preset --name sentiment
+
+Why this is a top-level module beside the `keras_linformer` package, not
+in it: `import keras_linformer` imports the layers and models (Keras,
+keras_hub, TensorFlow: several seconds) so that importing the package
+registers the model classes for `keras.saving.load_model`, as keras_hub
+does; importing any `keras_linformer.*` module runs that first. This
+module imports only the standard library and `keras_linformer_options`
+(the plain-data choices and defaults, also top-level for the same reason),
+so `--help` and usage errors print in a fraction of a second. It imports
+`keras_linformer` only inside a subcommand, once the arguments are valid;
+`keras_linformer.training.recipes` then checks what depends on more than
+one flag (k <= n, labels against the number of classes) before any work.
+`python -m keras_linformer` runs the same `main` (after importing the
+package, so TensorFlow's start-up lines show there);
+`python -m keras_linformer_cli` is the console script itself.
+
+Every numeric flag is checked where it is parsed. Errors go to stderr as
+`keras-linformer COMMAND: error: MESSAGE`, with exit code 2. TensorFlow's
+C++ log lines are hidden unless `TF_CPP_MIN_LOG_LEVEL` is set in the
+environment (e.g. `TF_CPP_MIN_LOG_LEVEL=0 keras-linformer pretrain`).
+"""
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import tempfile
+
+from keras_linformer_options import ATTENTIONS
+from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
+from keras_linformer_options import DEFAULT_PROJECTION
+from keras_linformer_options import PROJECTIONS
+from keras_linformer_options import SHARING_MODES
+from keras_linformer_options import STRATEGIES
+from keras_linformer_options import TOKENIZERS
+
+PROG = "keras-linformer"
+
+# The defaults of `keras_linformer.training.ModelConfig`, as the flags of
+# the `model` group show them (tests/test_cli.py checks they agree).
+MODEL_DEFAULTS = dict(
+    attention="linformer",
+    tokenizer="wordpiece",
+    vocabulary_size=5000,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=128,
+    intermediate_dim=512,
+    sequence_length=128,
+    projected_dim=32,
+    projection=DEFAULT_PROJECTION,
+    sharing="headwise",
+    dropout=0.1,
+)
+
+# The model flags a `finetune --preset` takes from the preset instead.
+PRESET_FIXED = (
+    "attention",
+    "tokenizer",
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "projected_dim",
+    "projection",
+    "sharing",
+)
+
+
+# === Types: each flag is checked where it is parsed ===
+
+
+def _integer(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, received {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = _integer(1)
+non_negative_int = _integer(0)
+num_classes_int = _integer(2)
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    return value
+
+
+def positive_float(text):
+    """A finite number > 0 (`nan`, `inf` and 0 refused)."""
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0, received {text!r}"
+        )
+    return value
+
+
+def rate(text):
+    """A number in (0, 1)."""
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1 (both excluded), received "
+            f"{text!r}"
+        )
+    return value
+
+
+def dropout_rate(text):
+    """A number in [0, 1)."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0 and < 1, received {text!r}"
+        )
+    return value
+
+
+def projected_dim(text):
+    """`"32"` -> 32; `"64,32"` -> (64, 32), one k per layer."""
+    try:
+        parts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        parts = []
+    if not parts or min(parts) < 1:
+        raise argparse.ArgumentTypeError(
+            "expected an integer k >= 1, or one per layer separated by "
+            f"commas (e.g. 128,64), received {text!r}"
+        )
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+# === The parser ===
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to a flag's help where the help does not say
+    its default itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            "default" not in text.lower()
+            and action.default is not None
+            and action.default is not argparse.SUPPRESS
+            and action.option_strings
+            and action.nargs != 0
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _add_parser(commands, name, **kwargs):
+    return commands.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
+def _add_length_buckets_argument(group):
+    group.add_argument(
+        "--length-buckets",
+        type=positive_int,
+        default=DEFAULT_LENGTH_BUCKETS,
+        help="Pad each batch to the smallest multiple of n / B that holds "
+        "its longest text, instead of to n: the same results, at the cost "
+        "of the real lengths; 1 pads every batch to n.",
+    )
+
+
+def _add_model_arguments(parser, for_preset=False):
+    """The `model` group. `for_preset` (finetune): the flags a preset fixes
+    default to None, so that one given with --preset can be refused."""
+    note = (
+        " With --preset, the preset's backbone and tokenizer fix all but "
+        "--sequence-length and --dropout."
+        if for_preset
+        else ""
+    )
+    group = parser.add_argument_group(
+        "model",
+        "The model's architecture (keras_linformer.training.ModelConfig)."
+        + note,
+    )
+
+    def add(name, help, **kwargs):
+        default = MODEL_DEFAULTS[name]
+        if for_preset and name == "sequence_length":
+            default = None
+            help += f" (default: the preset's n; {MODEL_DEFAULTS[name]} "
+            help += "for a new model)"
+        elif for_preset and name in PRESET_FIXED:
+            default = None
+            help += f" (default: {MODEL_DEFAULTS[name]}; with --preset, "
+            help += "the preset's)"
+        group.add_argument(
+            "--" + name.replace("_", "-"), default=default, help=help, **kwargs
+        )
+
+    add(
+        "attention",
+        "Linformer, or a same-size standard Transformer (keras_hub "
+        "RobertaBackbone) for comparison.",
+        choices=ATTENTIONS,
+    )
+    add(
+        "tokenizer",
+        "wordpiece: a vocabulary learned from the training text; byte: one "
+        "token a UTF-8 byte, no vocabulary.",
+        choices=TOKENIZERS,
+    )
+    add(
+        "vocabulary_size",
+        "Word pieces in the learned vocabulary (wordpiece only).",
+        type=positive_int,
+    )
+    add("num_layers", "Encoder layers.", type=positive_int)
+    add("num_heads", "Attention heads per layer.", type=positive_int)
+    add("hidden_dim", "The encoder's width.", type=positive_int)
+    add(
+        "intermediate_dim",
+        "The feed-forward networks' width.",
+        type=positive_int,
+    )
+    add("sequence_length", "n, the longest input in tokens.", type=positive_int)
+    add(
+        "projected_dim",
+        "k, the length keys and values are projected to: one value, or one "
+        "per layer separated by commas.",
+        type=projected_dim,
+    )
+    add(
+        "projection",
+        "How keys and values are projected from n to k; 'linear' is the "
+        "paper's learned matrix, the pooling kinds need n divisible by k.",
+        choices=PROJECTIONS,
+    )
+    add(
+        "sharing",
+        "Which projections are shared: none (per head), headwise (per "
+        "layer), key_value (keys and values alike), layerwise (one for the "
+        "whole model).",
+        choices=SHARING_MODES,
+    )
+    add("dropout", "Dropout rate, in [0, 1).", type=dropout_rate)
+
+
+def _add_training_arguments(
+    parser, batch_size, learning_rate, output_dir, epochs
+):
+    group = parser.add_argument_group("training")
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help="Global batch size, split over the replicas.",
+    )
+    group.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=epochs,
+        help="Epochs, with a validation pass after each.",
+    )
+    group.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        default=None,
+        help="Training steps per epoch (default: one pass over the "
+        "training data).",
+    )
+    group.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=learning_rate,
+        help="AdamW's peak learning rate, decayed linearly to 0.",
+    )
+    group.add_argument(
+        "--warmup-steps",
+        type=non_negative_int,
+        default=0,
+        help="Linear warmup from 0 over this many steps, then linear decay "
+        "to 0 (default: 0, no warmup).",
+    )
+    _add_length_buckets_argument(group)
+    group.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="Batch training texts of similar length together (buckets of "
+        "--length-buckets), so that a batch costs about its texts' length, "
+        "not the longest of random texts (default: random batches).",
+    )
+    group.add_argument(
+        "--output-dir",
+        default=output_dir,
+        help="Where checkpoints, preset/ and metrics.json are written.",
+    )
+    group.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="Seeds the weights, data order and masks.",
+    )
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="auto: all local GPUs mirrored, else one device; multi_worker "
+        "reads TF_CONFIG.",
+    )
+    group.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=100,
+        help="Checkpoint every N steps; a restart resumes from the latest.",
+    )
+    group.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="Keras' progress output: 0 silent, 1 progress bar, 2 one line "
+        "per epoch.",
+    )
+
+
+def _add_export_arguments(parser):
+    parser.add_argument(
+        "preset",
+        metavar="PRESET_DIR",
+        help="A preset directory: a task (task.json) or a backbone "
+        "(config.json only).",
+    )
+    parser.add_argument(
+        "--name",
+        required=True,
+        help="Model name: the directory BASE_DIR/NAME and the NAME in "
+        "/v1/models/NAME:predict (required).",
+    )
+    parser.add_argument(
+        "--base-dir",
+        default="saved_models",
+        help="Directory holding one subdirectory per model.",
+    )
+    parser.add_argument(
+        "--version",
+        type=non_negative_int,
+        default=None,
+        help="Integer version (default: the next free one). An existing "
+        "version is never overwritten.",
+    )
+    parser.add_argument(
+        "--no-preprocessing",
+        dest="include_preprocessing",
+        action="store_false",
+        help="Tasks: serving_default takes token_ids and padding_mask "
+        "instead of text (default: it takes text).",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="Do not write assets.extra/tf_serving_warmup_requests "
+        "(default: write them).",
+    )
+
+
+def build_parser():
+    """The `keras-linformer` argument parser (standard library only)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Linformer (linear-complexity attention) for Keras.",
+        epilog="TensorFlow's C++ log lines are hidden unless "
+        "TF_CPP_MIN_LOG_LEVEL is set (e.g. TF_CPP_MIN_LOG_LEVEL=0).",
+        formatter_class=_HelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pretrain = _add_parser(
+        commands,
+        "pretrain",
+        help="Pretrain a masked language model on text files.",
+        description="Pretrain a masked language model: consecutive lines "
+        "joined into samples of about n tokens, a WordPiece vocabulary "
+        "learned from them (or --tokenizer byte). With no files, uses the "
+        "built-in Tiny Shakespeare corpus and a small configuration that "
+        "trains in a few minutes on a CPU.",
+    )
+    pretrain.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="Plain text files (default: the built-in corpus).",
+    )
+    pretrain.add_argument(
+        "--validation-files",
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="Plain text files to validate on (default: the last 10%% of "
+        "the lines of FILEs).",
+    )
+    pretrain.add_argument(
+        "--mask-rate",
+        type=rate,
+        default=0.15,
+        help="Share of the tokens masked, in (0, 1).",
+    )
+    _add_model_arguments(pretrain)
+    _add_training_arguments(pretrain, 32, 1e-3, "runs/pretrain", epochs=10)
+    pretrain.set_defaults(run=_run_pretrain)
+
+    finetune = _add_parser(
+        commands,
+        "finetune",
+        help="Train a text classifier on JSONL or TSV files.",
+        description="Fine-tune a text classifier from a pretrained preset, "
+        "or train one from scratch. JSONL lines hold 'text' and 'label'; "
+        "TSV files have 'sentence' and 'label' columns. Labels are "
+        "integers from 0; every label of both files is checked before "
+        "training.",
+    )
+    finetune.add_argument(
+        "--train",
+        required=True,
+        metavar="FILE",
+        help="Training examples, JSONL or TSV (required).",
+    )
+    finetune.add_argument(
+        "--validation",
+        required=True,
+        metavar="FILE",
+        help="Validation examples, JSONL or TSV (required).",
+    )
+    finetune.add_argument(
+        "--preset",
+        default=None,
+        metavar="DIR",
+        help="A preset directory saved by pretrain (default: a new model).",
+    )
+    finetune.add_argument(
+        "--num-classes",
+        type=num_classes_int,
+        default=None,
+        metavar="N",
+        help="Number of classes (default: the largest label + 1; refused "
+        "for labels of one value or a stray large label).",
+    )
+    _add_model_arguments(finetune, for_preset=True)
+    _add_training_arguments(finetune, 32, 1e-4, "runs/finetune", epochs=1)
+    finetune.set_defaults(run=_run_finetune)
+
+    evaluate = _add_parser(
+        commands,
+        "evaluate",
+        help="Masked-LM perplexity on text, or accuracy on labeled data.",
+        description="Score a task preset saved by pretrain or finetune: "
+        "a masked LM's loss and perplexity on plain text (or the texts of "
+        "a JSONL / TSV file), a classifier's accuracy on labeled JSONL or "
+        "TSV.",
+    )
+    evaluate.add_argument("preset", help="A task preset directory.")
+    evaluate.add_argument("data", help="A text file, or a JSONL/TSV file.")
+    evaluate.add_argument(
+        "--json",
+        default=None,
+        help="Also write the metrics as JSON to this file (default: "
+        "print only).",
+    )
+    evaluate.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=32,
+        help="Examples per batch.",
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="Seeds the masked LM's masks.",
+    )
+    _add_length_buckets_argument(evaluate)
+    evaluate.set_defaults(run=_run_evaluate)
+
+    export = _add_parser(
+        commands,
+        "export",
+        help="Export a preset as a SavedModel for TF Serving.",
+        description="Export a task or backbone preset (a directory saved "
+        "with save_to_preset) as a SavedModel for TF Serving, written "
+        "atomically to BASE_DIR/NAME/VERSION.",
+    )
+    _add_export_arguments(export)
+    export.set_defaults(run=_run_export)
+    return parser
+
+
+# === The subcommands: keras_linformer is imported only here ===
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Hides TensorFlow's C++ log lines unless the user set
+    `TF_CPP_MIN_LOG_LEVEL`.
+
+    Level 3 hides errors too (`E0000 ... failed call to cuInit` on a
+    machine without a GPU is an error line); the lines TensorFlow prints
+    while it loads, before its logging starts (`Could not find cuda
+    drivers`), ignore the level, so the native stderr (file descriptor 2)
+    is held while the package imports and shown only if the import fails.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _import_keras_linformer():
+    with _quiet_native_logs():
+        import keras_linformer.training
+
+    return keras_linformer.training
+
+
+def _training_kwargs(args):
+    return dict(
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        length_buckets=args.length_buckets,
+        group_by_length=args.group_by_length,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        strategy=args.strategy,
+        checkpoint_every=args.checkpoint_every,
+        verbose=args.verbose,
+    )
+
+
+def _model_kwargs(args):
+    return {name: getattr(args, name) for name in MODEL_DEFAULTS}
+
+
+def _run_pretrain(args):
+    training = _import_keras_linformer()
+    training.pretrain(
+        args.files,
+        validation_files=args.validation_files,
+        model=training.ModelConfig(**_model_kwargs(args)),
+        mask_rate=args.mask_rate,
+        **_training_kwargs(args),
+    )
+
+
+def _run_finetune(args):
+    model = _model_kwargs(args)
+    if args.preset is not None:
+        given = [name for name in PRESET_FIXED if model[name] is not None]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(
+                f"{flags}: the preset's backbone and tokenizer fix these; "
+                "drop them to fine-tune the preset, or drop --preset to "
+                "train a new model."
+            )
+    else:
+        model = {
+            name: MODEL_DEFAULTS[name] if value is None else value
+            for name, value in model.items()
+        }
+    training = _import_keras_linformer()
+    if args.preset is not None:
+        kwargs = dict(preset=args.preset, sequence_length=args.sequence_length)
+    else:
+        kwargs = dict(model=training.ModelConfig(**model))
+    training.finetune(
+        args.train,
+        args.validation,
+        num_classes=args.num_classes,
+        dropout=args.dropout,
+        **kwargs,
+        **_training_kwargs(args),
+    )
+
+
+def _run_evaluate(args):
+    training = _import_keras_linformer()
+    training.evaluate(
+        args.preset,
+        args.data,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        length_buckets=args.length_buckets,
+        json_file=args.json,
+    )
+
+
+def _run_export(args):
+    with _quiet_native_logs():
+        from keras_linformer.export import run_export_command
+
+    run_export_command(args)
+
+
+def main(argv=None):
+    """Runs `keras-linformer ARGS`; returns the exit code (2 for a usage
+    error, which is printed to stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

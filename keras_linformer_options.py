@@ -1,0 +1,131 @@
+"""The choices and defaults of keras_linformer's settings, as plain data.
+
+The projection kinds, sharing modes, strategies, tokenizers and the
+default number of length buckets are declared here and only here;
+`keras_linformer.projections`, `keras_linformer.length_buckets`,
+`keras_linformer.training.strategy` and `keras_linformer.training.recipes`
+re-export them.
+
+Why a top-level module, outside the `keras_linformer` package: importing
+anything under `keras_linformer` runs `keras_linformer/__init__.py`, which
+imports the layers and models (Keras, keras_hub, TensorFlow) so that
+`import keras_linformer` registers the model classes for
+`keras.saving.load_model`. The command line (`keras_linformer_cli`, shipped
+in the same distribution) reads its flags' choices from here, so that
+`keras-linformer --help` and usage errors print in a fraction of a second,
+without TensorFlow. Standard library only: keep it so (the test
+`tests/test_cli.py::test_help_imports_no_tensorflow` checks).
+
+Example:
+
+>>> PROJECTION_KINDS["max"].windowed
+True
+>>> DEFAULT_PROJECTION in PROJECTIONS
+True
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectionKind:
+    """What a projection kind is.
+
+    Attributes:
+        name: the `projection` argument that selects it.
+        windowed: its k slots are windows of n / k positions, so n must be
+            divisible by k.
+        weightless: it has no trainable weights (pooling).
+        linear: it is a linear map of its input, so E^T (X W + b) =
+            (E^T X) W + (E^T 1) b and it can run before the key and value
+            dense layers (fewer FLOPs where E is shared across heads).
+        matrix: it holds an (n, k) matrix E, sliced to the first L rows for
+            an input of length L.
+        normalized: each fed slot is an average (weights summing to 1), so
+            E^T 1 is the slot mask itself.
+    """
+
+    name: str
+    windowed: bool
+    weightless: bool
+    linear: bool
+    matrix: bool
+    normalized: bool
+
+
+PROJECTION_KINDS = {
+    kind.name: kind
+    for kind in (
+        # The paper's learned (n, k) matrix.
+        ProjectionKind(
+            "linear",
+            windowed=False,
+            weightless=False,
+            linear=True,
+            matrix=True,
+            normalized=False,
+        ),
+        # The paper's general projections: pooling over windows of n / k.
+        ProjectionKind(
+            "mean",
+            windowed=True,
+            weightless=True,
+            linear=True,
+            matrix=False,
+            normalized=True,
+        ),
+        ProjectionKind(
+            "max",
+            windowed=True,
+            weightless=True,
+            linear=False,
+            matrix=False,
+            normalized=False,
+        ),
+        # Max over k windows of n / k real positions spread over each
+        # document: "max" on full blocks, and a short document still fills
+        # all k slots.
+        ProjectionKind(
+            "sliding_max",
+            windowed=True,
+            weightless=True,
+            linear=False,
+            matrix=False,
+            normalized=False,
+        ),
+        # The paper's convolution, kernel = stride = n / k.
+        ProjectionKind(
+            "conv",
+            windowed=True,
+            weightless=False,
+            linear=True,
+            matrix=False,
+            normalized=False,
+        ),
+    )
+}
+PROJECTIONS = tuple(PROJECTION_KINDS)
+
+# The default of the layers, the backbone and the command line: on padded
+# documents of varied length it keeps the standard model's accuracy, where
+# the paper's "linear" loses 5 to 14 points (docs/results.md).
+DEFAULT_PROJECTION = "sliding_max"
+
+# `sharing`: none (E_i, F_i per head), headwise (one E and one F a layer),
+# key_value (one E a layer, F = E), layerwise (one E for the whole model).
+SHARING_MODES = ("none", "headwise", "key_value", "layerwise")
+
+# `tf.distribute` strategies (`keras_linformer.training.get_strategy`).
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+
+# The recipes' tokenizers: a WordPiece vocabulary learned from the
+# training text, or one token a UTF-8 byte (`LinformerByteTokenizer`).
+TOKENIZERS = ("wordpiece", "byte")
+
+# The recipes' backbones: Linformer, or a same-size standard Transformer
+# (keras_hub `RobertaBackbone`) for comparison.
+ATTENTIONS = ("linformer", "standard")
+
+# Training and evaluation pad each batch to the smallest multiple of n / 8
+# that holds its longest text (`keras_linformer.length_buckets`).
+DEFAULT_LENGTH_BUCKETS = 8
