@@ -7,37 +7,24 @@
     keras-linformer evaluate runs/clf/preset dev.jsonl --json eval.json
     keras-linformer export runs/clf/preset --name sentiment
 
-Why this is a top-level module beside the `keras_linformer` package, not
-in it: `import keras_linformer` imports the layers and models (Keras,
-keras_hub, TensorFlow: several seconds) so that importing the package
-registers the model classes for `keras.saving.load_model`, as keras_hub
-does; importing any `keras_linformer.*` module runs that first. This
-module imports only the standard library and `keras_linformer_options`
-(the plain-data choices and defaults, also top-level for the same reason),
-so `--help` and usage errors print in a fraction of a second. It imports
-`keras_linformer` only inside a subcommand, once the arguments are valid;
-`keras_linformer.training.recipes` then checks what depends on more than
-one flag (k <= n, labels against the number of classes) before any work.
-`python -m keras_linformer` runs the same `main` (after importing the
-package, so TensorFlow's start-up lines show there);
-`python -m keras_linformer_cli` is the console script itself.
-
-Every numeric flag is checked where it is parsed. Errors go to stderr as
+A top-level module importing only the standard library and
+`keras_linformer_options`, so that `--help` and usage errors need no
+TensorFlow; `keras_linformer` is imported inside a subcommand.
+`keras_linformer.training` (`ModelConfig` and the recipes) checks every
+value before any work; its `ValueError` is printed to stderr as
 `keras-linformer COMMAND: error: MESSAGE`, with exit code 2. TensorFlow's
-C++ log lines are hidden unless `TF_CPP_MIN_LOG_LEVEL` is set in the
-environment (e.g. `TF_CPP_MIN_LOG_LEVEL=0 keras-linformer pretrain`).
+C++ log lines are hidden unless `TF_CPP_MIN_LOG_LEVEL` is set.
 """
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import tempfile
 
 from keras_linformer_options import ATTENTIONS
 from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
-from keras_linformer_options import DEFAULT_PROJECTION
+from keras_linformer_options import MODEL_DEFAULTS
 from keras_linformer_options import PROJECTIONS
 from keras_linformer_options import SHARING_MODES
 from keras_linformer_options import STRATEGIES
@@ -45,113 +32,18 @@ from keras_linformer_options import TOKENIZERS
 
 PROG = "keras-linformer"
 
-# The defaults of `keras_linformer.training.ModelConfig`, as the flags of
-# the `model` group show them (tests/test_cli.py checks they agree).
-MODEL_DEFAULTS = dict(
-    attention="linformer",
-    tokenizer="wordpiece",
-    vocabulary_size=5000,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=128,
-    intermediate_dim=512,
-    sequence_length=128,
-    projected_dim=32,
-    projection=DEFAULT_PROJECTION,
-    sharing="headwise",
-    dropout=0.1,
-)
-
 # The model flags a `finetune --preset` takes from the preset instead.
-PRESET_FIXED = (
-    "attention",
-    "tokenizer",
-    "vocabulary_size",
-    "num_layers",
-    "num_heads",
-    "hidden_dim",
-    "intermediate_dim",
-    "projected_dim",
-    "projection",
-    "sharing",
+PRESET_FIXED = tuple(
+    name
+    for name in MODEL_DEFAULTS
+    if name not in ("sequence_length", "dropout")
 )
-
-
-# === Types: each flag is checked where it is parsed ===
-
-
-def _integer(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {minimum}, received {text!r}"
-            )
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-positive_int = _integer(1)
-non_negative_int = _integer(0)
-num_classes_int = _integer(2)
-
-
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    return value
-
-
-def positive_float(text):
-    """A finite number > 0 (`nan`, `inf` and 0 refused)."""
-    value = _number(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number > 0, received {text!r}"
-        )
-    return value
-
-
-def rate(text):
-    """A number in (0, 1)."""
-    value = _number(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a number between 0 and 1 (both excluded), received "
-            f"{text!r}"
-        )
-    return value
-
-
-def dropout_rate(text):
-    """A number in [0, 1)."""
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 0 and < 1, received {text!r}"
-        )
-    return value
 
 
 def projected_dim(text):
     """`"32"` -> 32; `"64,32"` -> (64, 32), one k per layer."""
-    try:
-        parts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        parts = []
-    if not parts or min(parts) < 1:
-        raise argparse.ArgumentTypeError(
-            "expected an integer k >= 1, or one per layer separated by "
-            f"commas (e.g. 128,64), received {text!r}"
-        )
-    return parts[0] if len(parts) == 1 else tuple(parts)
+    parts = tuple(int(part) for part in text.split(","))
+    return parts[0] if len(parts) == 1 else parts
 
 
 # === The parser ===
@@ -181,7 +73,7 @@ def _add_parser(commands, name, **kwargs):
 def _add_length_buckets_argument(group):
     group.add_argument(
         "--length-buckets",
-        type=positive_int,
+        type=int,
         default=DEFAULT_LENGTH_BUCKETS,
         help="Pad each batch to the smallest multiple of n / B that holds "
         "its longest text, instead of to n: the same results, at the cost "
@@ -233,17 +125,17 @@ def _add_model_arguments(parser, for_preset=False):
     add(
         "vocabulary_size",
         "Word pieces in the learned vocabulary (wordpiece only).",
-        type=positive_int,
+        type=int,
     )
-    add("num_layers", "Encoder layers.", type=positive_int)
-    add("num_heads", "Attention heads per layer.", type=positive_int)
-    add("hidden_dim", "The encoder's width.", type=positive_int)
+    add("num_layers", "Encoder layers.", type=int)
+    add("num_heads", "Attention heads per layer.", type=int)
+    add("hidden_dim", "The encoder's width.", type=int)
     add(
         "intermediate_dim",
         "The feed-forward networks' width.",
-        type=positive_int,
+        type=int,
     )
-    add("sequence_length", "n, the longest input in tokens.", type=positive_int)
+    add("sequence_length", "n, the longest input in tokens.", type=int)
     add(
         "projected_dim",
         "k, the length keys and values are projected to: one value, or one "
@@ -263,7 +155,7 @@ def _add_model_arguments(parser, for_preset=False):
         "whole model).",
         choices=SHARING_MODES,
     )
-    add("dropout", "Dropout rate, in [0, 1).", type=dropout_rate)
+    add("dropout", "Dropout rate, in [0, 1).", type=float)
 
 
 def _add_training_arguments(
@@ -272,32 +164,32 @@ def _add_training_arguments(
     group = parser.add_argument_group("training")
     group.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int,
         default=batch_size,
         help="Global batch size, split over the replicas.",
     )
     group.add_argument(
         "--epochs",
-        type=positive_int,
+        type=int,
         default=epochs,
         help="Epochs, with a validation pass after each.",
     )
     group.add_argument(
         "--steps-per-epoch",
-        type=positive_int,
+        type=int,
         default=None,
         help="Training steps per epoch (default: one pass over the "
         "training data).",
     )
     group.add_argument(
         "--learning-rate",
-        type=positive_float,
+        type=float,
         default=learning_rate,
         help="AdamW's peak learning rate, decayed linearly to 0.",
     )
     group.add_argument(
         "--warmup-steps",
-        type=non_negative_int,
+        type=int,
         default=0,
         help="Linear warmup from 0 over this many steps, then linear decay "
         "to 0 (default: 0, no warmup).",
@@ -317,7 +209,7 @@ def _add_training_arguments(
     )
     group.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=int,
         default=0,
         help="Seeds the weights, data order and masks.",
     )
@@ -330,7 +222,7 @@ def _add_training_arguments(
     )
     group.add_argument(
         "--checkpoint-every",
-        type=positive_int,
+        type=int,
         default=100,
         help="Checkpoint every N steps; a restart resumes from the latest.",
     )
@@ -364,7 +256,7 @@ def _add_export_arguments(parser):
     )
     parser.add_argument(
         "--version",
-        type=non_negative_int,
+        type=int,
         default=None,
         help="Integer version (default: the next free one). An existing "
         "version is never overwritten.",
@@ -422,7 +314,7 @@ def build_parser():
     )
     pretrain.add_argument(
         "--mask-rate",
-        type=rate,
+        type=float,
         default=0.15,
         help="Share of the tokens masked, in (0, 1).",
     )
@@ -460,7 +352,7 @@ def build_parser():
     )
     finetune.add_argument(
         "--num-classes",
-        type=num_classes_int,
+        type=int,
         default=None,
         metavar="N",
         help="Number of classes (default: the largest label + 1; refused "
@@ -489,13 +381,13 @@ def build_parser():
     )
     evaluate.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int,
         default=32,
         help="Examples per batch.",
     )
     evaluate.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=int,
         default=0,
         help="Seeds the masked LM's masks.",
     )

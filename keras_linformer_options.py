@@ -1,20 +1,8 @@
 """The choices and defaults of keras_linformer's settings, as plain data.
 
-The projection kinds, sharing modes, strategies, tokenizers and the
-default number of length buckets are declared here and only here;
-`keras_linformer.projections`, `keras_linformer.length_buckets`,
-`keras_linformer.training.strategy` and `keras_linformer.training.recipes`
-re-export them.
-
-Why a top-level module, outside the `keras_linformer` package: importing
-anything under `keras_linformer` runs `keras_linformer/__init__.py`, which
-imports the layers and models (Keras, keras_hub, TensorFlow) so that
-`import keras_linformer` registers the model classes for
-`keras.saving.load_model`. The command line (`keras_linformer_cli`, shipped
-in the same distribution) reads its flags' choices from here, so that
-`keras-linformer --help` and usage errors print in a fraction of a second,
-without TensorFlow. Standard library only: keep it so (the test
-`tests/test_cli.py::test_help_imports_no_tensorflow` checks).
+Declared here only, and re-exported by the package. A top-level module of
+the standard library only (tests/test_cli.py checks), so that the command
+line's `--help` and usage errors need no TensorFlow.
 
 Example:
 
@@ -129,3 +117,20 @@ ATTENTIONS = ("linformer", "standard")
 # Training and evaluation pad each batch to the smallest multiple of n / 8
 # that holds its longest text (`keras_linformer.length_buckets`).
 DEFAULT_LENGTH_BUCKETS = 8
+
+# The defaults of `keras_linformer.training.ModelConfig`, which the command
+# line's model flags show.
+MODEL_DEFAULTS = dict(
+    attention="linformer",
+    tokenizer="wordpiece",
+    vocabulary_size=5000,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=128,
+    intermediate_dim=512,
+    sequence_length=128,
+    projected_dim=32,
+    projection=DEFAULT_PROJECTION,
+    sharing="headwise",
+    dropout=0.1,
+)

@@ -9,62 +9,23 @@ from keras_linformer.models.linformer_backbone import LinformerBackbone
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerTokenizer(WordPieceTokenizer):
-    """A Linformer tokenizer using WordPiece subword segmentation.
-
-    This tokenizer class will tokenize raw strings into integer sequences and
-    is based on `keras_hub.tokenizers.WordPieceTokenizer` (and so on
-    tensorflow-text's fast WordPiece). Unlike the underlying tokenizer, it
-    will check for all special tokens needed by Linformer models (the
-    BERT-style `"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"` and `"[MASK]"`)
-    and provides a `from_preset()` method to load the vocabulary saved with a
-    Linformer preset. Use
-    `keras_linformer.models.learn_vocabulary` to learn a vocabulary from text
-    files.
-
-    If input is a batch of strings (rank > 0), the layer will output a
-    `tf.RaggedTensor` where the last dimension of the output is ragged.
-
-    If input is a scalar string (rank == 0), the layer will output a dense
-    `tf.Tensor` with static shape `[None]`.
+    """keras_hub's `WordPieceTokenizer` with the BERT-style special tokens
+    (`"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"`, `"[MASK]"`) checked, and
+    `from_preset()` for a Linformer preset's vocabulary.
 
     Args:
-        vocabulary: A list of strings or a string filename path. If
-            passing a list, each element of the list should be a single word
-            piece token string. If passing a filename, the file should be a
-            plain text file containing a single word piece token per line.
-        lowercase: If `True` (the default), the input text will be first
-            lowered before tokenization.
-        special_tokens_in_strings: bool. A bool to indicate if the tokenizer
-            should expect special tokens in input strings that should be
-            tokenized and mapped correctly to their ids. Defaults to False.
+        vocabulary: a list of word pieces, or a file of one a line (see
+            `keras_linformer.models.learn_vocabulary`).
+        lowercase: bool. Lowercase the text first (default `True`).
+        special_tokens_in_strings: bool. Map special tokens written in the
+            input strings to their ids (default `False`).
 
-    Examples:
+    Example:
+
     ```python
-    # Learn a vocabulary and tokenize.
-    vocabulary = keras_linformer.models.learn_vocabulary(
-        ["corpus.txt"], vocabulary_size=8000
-    )
-    tokenizer = keras_linformer.models.LinformerTokenizer(vocabulary)
-
-    # Unbatched input.
-    tokenizer("The quick brown fox jumped.")
-
-    # Batched input.
-    tokenizer(["The quick brown fox jumped.", "The fox slept."])
-
-    # Detokenization.
-    tokenizer.detokenize(tokenizer("The quick brown fox jumped."))
-
-    # Custom vocabulary.
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab += ["the", "quick", "brown", "fox", "jumped", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "fox"]
     tokenizer = keras_linformer.models.LinformerTokenizer(vocabulary=vocab)
-    tokenizer("The quick brown fox jumped.")
-
-    # From a preset saved with `save_to_preset`.
-    tokenizer = keras_linformer.models.LinformerTokenizer.from_preset(
-        "./my_linformer_preset"
-    )
+    tokenizer(["the fox", "the"])  # a ragged batch of token ids
     ```
     """
 

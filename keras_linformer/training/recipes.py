@@ -1,34 +1,16 @@
 """The jobs behind `keras-linformer pretrain | finetune | evaluate`.
 
-Three functions with explicit keyword arguments, as `model.fit` takes
-them; the model's architecture is one `ModelConfig`. Every argument is
-checked before any work (no vocabulary is learned, no file written, for a
-`projected_dim` larger than `sequence_length` or a label out of range).
-Each job prints progress with Keras and writes its artifacts atomically
-into `output_dir`:
-
-    output_dir/
-      checkpoints/     step checkpoints; a restart with the same arguments
-                       resumes from the latest
-      preset/          the trained task as a keras_hub preset directory
-      metrics.json     the final validation figures (standard JSON: a
-                       non-finite value is written as null)
+Every argument is checked before any work. Each job writes, atomically,
+`output_dir/checkpoints/` (a restart with the same arguments resumes),
+`output_dir/preset/` (the trained task) and `output_dir/metrics.json`
+(standard JSON: a non-finite value is null).
 
 Example:
 
 ```python
-from keras_linformer.training import ModelConfig, finetune, pretrain
-
 model = ModelConfig(sequence_length=512, projected_dim=128)
 pretrain(["wiki.txt"], model=model, epochs=3, output_dir="runs/mlm")
-metrics = finetune(
-    "train.jsonl",
-    "dev.jsonl",
-    preset="runs/mlm/preset",
-    learning_rate=3e-4,
-    output_dir="runs/clf",
-)
-print(metrics["validation_accuracy"])
+metrics = finetune("train.jsonl", "dev.jsonl", preset="runs/mlm/preset")
 ```
 """
 
@@ -50,7 +32,6 @@ from keras_linformer.models import learn_vocabulary
 from keras_linformer.models import task_classes
 from keras_linformer.models.presets import check_preset_directory
 from keras_linformer.models.presets import load_preset
-from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import validate_projection
 from keras_linformer.projections import validate_sharing
 from keras_linformer.training import data
@@ -63,6 +44,7 @@ from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
 from keras_linformer_options import ATTENTIONS
 from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
+from keras_linformer_options import MODEL_DEFAULTS
 from keras_linformer_options import STRATEGIES
 from keras_linformer_options import TOKENIZERS
 
@@ -117,33 +99,20 @@ def _check_float(name, value, low, high=None, include_low=False):
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The model that `pretrain` (and `finetune` from scratch) builds.
-
-    Checked when made: a configuration the backbone would refuse (k larger
-    than n, n not divisible by k for a windowed projection, a per-layer k
-    list of the wrong length or with layerwise sharing) raises a
-    `ValueError` naming the values, before any data is read.
+    """The model that `pretrain` (and `finetune` from scratch) builds,
+    checked when made (a `ValueError` naming the values).
 
     Args:
-        attention: `"linformer"`, or `"standard"` for a same-size standard
-            Transformer (keras_hub `RobertaBackbone`) to compare with; it
-            ignores `projected_dim`, `projection` and `sharing`.
-        tokenizer: `"wordpiece"` (a vocabulary of `vocabulary_size` word
-            pieces learned from the training text) or `"byte"` (one token
-            a UTF-8 byte, `LinformerByteTokenizer`; no vocabulary).
-        vocabulary_size: int. The WordPiece vocabulary's size (unused with
-            the byte tokenizer).
-        num_layers: int. Encoder layers.
-        num_heads: int. Attention heads per layer.
-        hidden_dim: int. The encoder's width.
-        intermediate_dim: int. The feed-forward networks' width.
+        attention: `"linformer"`, or `"standard"`: a same-size keras_hub
+            `RobertaBackbone`, which ignores the projection arguments.
+        tokenizer: `"wordpiece"` (`vocabulary_size` pieces learned from the
+            training text) or `"byte"` (`LinformerByteTokenizer`).
+        vocabulary_size, num_layers, num_heads, hidden_dim,
+        intermediate_dim: ints, as for `LinformerBackbone`.
         sequence_length: int. n, the longest input.
-        projected_dim: int k, or a tuple with one k per layer (not with
-            `sharing="layerwise"`).
-        projection: how keys and values are projected from n to k, a kind
-            of `keras_linformer.projections` (default `"sliding_max"`).
-        sharing: `"none"`, `"headwise"`, `"key_value"` or `"layerwise"`.
-        dropout: float in [0, 1). Dropout of the embeddings and encoders.
+        projected_dim: int k, or one per layer (not with layerwise sharing).
+        projection, sharing: as for `LinformerBackbone`.
+        dropout: float in [0, 1).
 
     Example:
 
@@ -156,18 +125,18 @@ class ModelConfig:
     ValueError: `projected_dim` (k) must not exceed `sequence_length` (n). ...
     """
 
-    attention: str = "linformer"
-    tokenizer: str = "wordpiece"
-    vocabulary_size: int = 5000
-    num_layers: int = 2
-    num_heads: int = 4
-    hidden_dim: int = 128
-    intermediate_dim: int = 512
-    sequence_length: int = 128
-    projected_dim: int | tuple[int, ...] = 32
-    projection: str = DEFAULT_PROJECTION
-    sharing: str = "headwise"
-    dropout: float = 0.1
+    attention: str = MODEL_DEFAULTS["attention"]
+    tokenizer: str = MODEL_DEFAULTS["tokenizer"]
+    vocabulary_size: int = MODEL_DEFAULTS["vocabulary_size"]
+    num_layers: int = MODEL_DEFAULTS["num_layers"]
+    num_heads: int = MODEL_DEFAULTS["num_heads"]
+    hidden_dim: int = MODEL_DEFAULTS["hidden_dim"]
+    intermediate_dim: int = MODEL_DEFAULTS["intermediate_dim"]
+    sequence_length: int = MODEL_DEFAULTS["sequence_length"]
+    projected_dim: int | tuple[int, ...] = MODEL_DEFAULTS["projected_dim"]
+    projection: str = MODEL_DEFAULTS["projection"]
+    sharing: str = MODEL_DEFAULTS["sharing"]
+    dropout: float = MODEL_DEFAULTS["dropout"]
 
     def __post_init__(self):
         if isinstance(self.projected_dim, list):
@@ -271,8 +240,10 @@ def _check_training(
     strategy,
     checkpoint_every,
     verbose,
+    seed,
 ):
     """The arguments every training job shares, checked before any work."""
+    _check_int("seed", seed, minimum=0)
     _check_int("batch_size", batch_size)
     _check_int("epochs", epochs)
     _check_int("steps_per_epoch", steps_per_epoch, allow_none=True)
@@ -461,49 +432,26 @@ def pretrain(
     checkpoint_every=100,
     verbose=1,
 ):
-    """Pretrains a masked language model on plain text files.
-
-    Consecutive lines are joined into samples of about n positions; the
-    WordPiece vocabulary is learned from the training text (unless
-    `vocabulary` gives it, or `model.tokenizer` is `"byte"`).
+    """Pretrains a masked language model on plain text files, joined into
+    samples of about n positions.
 
     Args:
-        files: plain text files to train on. Empty: the built-in Tiny
-            Shakespeare corpus.
-        validation_files: text files to validate on. Default: the last
-            10% of the lines of `files`.
+        files: text files. Empty: the built-in Tiny Shakespeare corpus.
+        validation_files: default: the last 10% of the lines of `files`.
         model: a `ModelConfig` (default: `ModelConfig()`).
-        vocabulary: a WordPiece vocabulary (list of tokens) to use instead
-            of learning one, e.g. to share one across several runs.
+        vocabulary: a WordPiece vocabulary to use instead of learning one.
         mask_rate: the share of tokens masked, in (0, 1).
         batch_size: the global batch size (split over the replicas).
-        epochs: number of epochs (a validation pass after each).
-        steps_per_epoch: default: one pass over the training samples.
-        learning_rate: the AdamW peak learning rate.
-        warmup_steps: linear warmup steps from 0, then linear decay to 0.
-        length_buckets: pad each batch only to the smallest multiple of
-            n / `length_buckets` that holds its longest text; 1 pads to n.
+        epochs, steps_per_epoch (default: one pass), learning_rate (AdamW's
+            peak), warmup_steps (linear, then linear decay to 0).
+        length_buckets: pad each batch to the smallest multiple of
+            n / `length_buckets` that holds its longest text.
         group_by_length: batch texts of similar length together.
-        output_dir: where checkpoints, the preset and metrics go.
-        seed: seeds the weights, data order and masks.
-        strategy: `"auto"`, `"mirrored"`, `"multi_worker"` or
-            `"one_device"` (`keras_linformer.training.get_strategy`).
-        checkpoint_every: checkpoint every this many steps; a restart with
-            the same arguments resumes from the latest.
-        verbose: Keras' progress output, 0, 1 or 2.
+        output_dir, seed (weights, data order, masks), strategy (see
+            `get_strategy`), checkpoint_every (steps), verbose (0, 1, 2).
 
     Returns:
-        The final validation metrics (`validation_loss`,
-        `validation_perplexity`, `validation_accuracy`, `steps`,
-        `resumed_from`) as written to `metrics.json`, and the per-epoch
-        `history`.
-
-    Example:
-
-    ```python
-    model = ModelConfig(sequence_length=256, projected_dim=64)
-    metrics = pretrain(["train.txt"], model=model, output_dir="runs/mlm")
-    ```
+        The metrics written to `metrics.json`, and the per-epoch `history`.
     """
     model = ModelConfig() if model is None else model
     if not isinstance(model, ModelConfig):
@@ -520,6 +468,7 @@ def pretrain(
         strategy,
         checkpoint_every,
         verbose,
+        seed,
     )
     _check_float("mask_rate", mask_rate, 0, 1)
     _check_length_buckets(length_buckets, model.sequence_length)
@@ -688,47 +637,26 @@ def finetune(
     checkpoint_every=100,
     verbose=1,
 ):
-    """Fine-tunes a text classifier from a preset, or trains one from
-    scratch.
+    """Fine-tunes a text classifier from a preset, or trains a new one.
 
     Args:
-        train: the training examples, a JSONL file (`text` and `label` on
-            each line) or a TSV file (`sentence` and `label` columns).
-            Labels are integers from 0.
-        validation: the validation examples, in the same formats.
-        preset: a preset directory saved by `pretrain` (its backbone and
-            tokenizer). Default: a new model from `model`.
-        model: a `ModelConfig` for a new model (default: `ModelConfig()`);
-            not with `preset`.
-        num_classes: default: the largest label + 1, refused for labels
-            that hold one value or a stray large label.
-        sequence_length: the length texts are packed to; default and
-            maximum: the backbone's n.
-        dropout: the classification head's dropout; default: the model's
-            (0.1 with a preset).
-        vocabulary: a WordPiece vocabulary for a new model (default: one
-            learned from the training texts).
-        batch_size, epochs, steps_per_epoch, learning_rate, warmup_steps,
-        length_buckets, group_by_length, output_dir, seed, strategy,
-        checkpoint_every, verbose: as for `pretrain`.
+        train, validation: JSONL (`text`, `label`) or TSV (`sentence`,
+            `label`) files; labels are integers from 0.
+        preset: a preset directory saved by `pretrain`; not with `model`.
+        model: a `ModelConfig` for a new model (default: `ModelConfig()`).
+        num_classes: default: the largest label + 1 (see
+            `infer_num_classes`).
+        sequence_length: default and maximum: the backbone's n.
+        dropout: the head's dropout; default: the model's (0.1, preset).
+        vocabulary: a WordPiece vocabulary for a new model.
+        The other arguments: as for `pretrain`.
 
     Returns:
-        The final metrics (`validation_loss`, `validation_accuracy`,
-        `num_classes`, `steps`, `resumed_from`) as written to
-        `metrics.json`, and the per-epoch `history`.
+        The metrics written to `metrics.json`, and the per-epoch `history`.
 
     Raises:
-        ValueError: for a bad argument or label (naming the file, line and
-            value), before anything is trained or written.
-        FileNotFoundError: for a missing file or preset directory.
-
-    Example:
-
-    ```python
-    metrics = finetune(
-        "train.jsonl", "dev.jsonl", preset="runs/mlm/preset", epochs=3
-    )
-    ```
+        ValueError: a bad argument or label, before any work.
+        FileNotFoundError: a missing file or preset directory.
     """
     if preset is not None and model is not None:
         raise ValueError(
@@ -751,6 +679,7 @@ def finetune(
         strategy,
         checkpoint_every,
         verbose,
+        seed,
     )
     _check_int("num_classes", num_classes, minimum=2, allow_none=True)
     _check_int("sequence_length", sequence_length, allow_none=True)
@@ -891,32 +820,14 @@ def evaluate(
     length_buckets=DEFAULT_LENGTH_BUCKETS,
     json_file=None,
 ):
-    """Scores a task preset: masked-LM loss and perplexity, or a
-    classifier's accuracy.
-
-    Args:
-        preset: a task preset directory (saved by `pretrain` or
-            `finetune`).
-        data_file: for a masked LM, plain text (or the texts of a JSONL /
-            TSV file); for a classifier, a labeled JSONL or TSV file.
-        batch_size: examples per batch.
-        seed: seeds the masks of the masked LM.
-        length_buckets: as for `pretrain`.
-        json_file: also write the metrics (standard JSON) here.
-
-    Returns:
-        A masked LM's `validation_loss`, `validation_perplexity`,
-        `validation_accuracy`; a classifier's `loss`, `accuracy`,
-        `examples`.
-
-    Example:
-
-    ```python
-    metrics = evaluate("runs/clf/preset", "dev.jsonl")
-    ```
+    """Scores a task preset: a masked LM's loss and perplexity on text (or
+    the texts of a JSONL / TSV file), a classifier's accuracy on labeled
+    JSONL / TSV. `json_file`: also write the metrics there; the other
+    arguments as for `pretrain`.
     """
     _check_int("batch_size", batch_size)
     _check_int("length_buckets", length_buckets)
+    _check_int("seed", seed, minimum=0)
     task = load_preset(preset, require_task=True)
     preprocessor = task.preprocessor
     _check_length_buckets(length_buckets, preprocessor.sequence_length)

@@ -52,7 +52,7 @@ def main():
 
     import numpy as np
 
-    from keras_linformer import cli
+    import keras_linformer_cli as cli
     from keras_linformer.training import recipes
     from keras_linformer.training import resumable
 
