@@ -14,8 +14,10 @@ Example:
 [64, 128, 192, 256, 320, 384, 448, 512]
 """
 
-# Training and evaluation pad to the smallest multiple of n / 8 that fits.
-DEFAULT_LENGTH_BUCKETS = 8
+# Training and evaluation pad to the smallest multiple of n / 8 that fits
+# (declared beside the command line's other defaults).
+from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
+
 # Serving signatures pad a request to the smallest multiple of 64 that fits.
 SERVING_LENGTH_STEP = 64
 

@@ -37,8 +37,8 @@ def add_export_arguments(parser):
         "--version",
         type=int,
         default=None,
-        help="Integer version (default: the next free one). An existing "
-        "version is never overwritten.",
+        help="Integer version from 1 to 2**63 - 1 (default: the next free "
+        "one). An existing version is never overwritten.",
     )
     parser.add_argument(
         "--no-preprocessing",
@@ -63,8 +63,21 @@ def run_export_command(args):
     Returns the path of the new version directory (also printed).
     """
     from keras_linformer.export.saved_model import export_for_serving
+    from keras_linformer.export.versioning import check_base_dir
+    from keras_linformer.export.versioning import check_model_name
+    from keras_linformer.export.versioning import check_version
+    from keras_linformer.export.versioning import check_version_free
     from keras_linformer.models.presets import load_preset
 
+    # What can be refused is refused before the (slow) loading.
+    check_model_name(args.name)
+    version = check_version(args.version)
+    check_base_dir(args.base_dir, args.name)
+    if version is not None:
+        try:
+            check_version_free(args.base_dir, args.name, version)
+        except FileExistsError as e:
+            raise ValueError(str(e)) from e
     model = load_preset(args.preset)
     try:
         path = export_for_serving(

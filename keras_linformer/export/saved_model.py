@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_linformer.export import signatures
 from keras_linformer.export.versioning import atomic_version_dir
+from keras_linformer.export.versioning import check_base_dir
 from keras_linformer.export.versioning import check_model_name
 from keras_linformer.export.versioning import check_version
 from keras_linformer.export.versioning import check_version_free
@@ -63,10 +64,21 @@ def export_for_serving(
 
     - backbone: `serving_default(token_ids, padding_mask) -> sequence_output`
     - text classifier: `serving_default(text) -> probabilities, label` with
-      the tokenizer in the graph, and `predict_ids(token_ids, padding_mask)`
+      the tokenizer in the graph, and `predict_ids(token_ids, padding_mask)`.
+      A head of one unit is served as a binary classifier: its unit is the
+      logit of class 1, `probabilities` is `[1 - sigmoid(logit),
+      sigmoid(logit)]` (two columns, as for `num_classes=2`) and `label`
+      is 1 where the logit is above 0, as a TF Serving client of a binary
+      classifier expects (a softmax over one unit would be 1.0 for every
+      input). A one-unit head with a softmax (or another activation than
+      none or sigmoid) is refused with a `ValueError`.
     - masked LM: `serving_default(text)`, the text containing `"[MASK]"`,
       and `predict_ids(token_ids, padding_mask)`, both returning the top 5
       `top_ids`, `top_tokens` and `top_scores` at each `mask_positions`.
+
+    Text signatures work with the WordPiece `LinformerTokenizer` and the
+    byte-level `LinformerByteTokenizer` (whose `"[MASK]"` in a text is one
+    token, its other characters one token a UTF-8 byte).
 
     Args:
         model: a `LinformerBackbone`, `LinformerTextClassifier` or
@@ -76,7 +88,9 @@ def export_for_serving(
             TF Serving's `model_config_list` points into.
         name: the model name: the directory `base_dir/name` and the NAME
             in `/v1/models/NAME:predict`.
-        version: integer version; `None` for the next free one. An
+        version: integer version from 1 to 2**63 - 1 (TF Serving reads
+            it as an int64); `None` for the next free one (directories
+            named with larger numbers are ignored, with a warning). An
             existing version is never overwritten.
         include_preprocessing: whether tasks get a text `serving_default`.
             When False, `serving_default` takes token ids.
@@ -86,6 +100,12 @@ def export_for_serving(
 
     Returns:
         The path of the new version directory.
+
+    Raises:
+        ValueError: before anything is traced or written, for a bad name
+            or version, a `base_dir` that is a file or not writable, an
+            existing `version`, or a model that cannot be served (see
+            above).
 
     Example:
 
@@ -98,6 +118,7 @@ def export_for_serving(
     # Refuse bad names and taken versions before the (slow) tracing.
     check_model_name(name)
     version = check_version(version)
+    check_base_dir(base_dir, name)
     if version is not None:
         check_version_free(base_dir, name, version)
     kind, functions = serving_functions(model, include_preprocessing)

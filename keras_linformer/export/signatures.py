@@ -26,6 +26,12 @@ request rounded up to a multiple of 64 (`SERVING_LENGTH_STEP`), which gives
 the outputs of padding to n at the cost of the request's real length. An empty batch gives empty outputs; an empty
 string is a sequence of only `[CLS] [SEP]`.
 
+Classifier outputs: `probabilities` float32 `[batch, C]` (softmax over the
+C classes) and `label` int32 `[batch]` (the most probable class). A head of
+one unit is a binary classifier whose unit is the logit of class 1: served
+with C = 2, `probabilities` `[1 - sigmoid(logit), sigmoid(logit)]` and
+`label` 1 where sigmoid(logit) > 0.5 (logit > 0), else 0.
+
 Masked LM outputs: `mask_positions` int32 `[batch, M]` (index of each mask
 token in the packed sequence, -1 in unused slots; M is the most masks in a
 row of the batch), `num_masked` int32 `[batch]`, and `top_ids` int32,
@@ -123,8 +129,25 @@ def clean_text(text):
 
 
 def _class_outputs(outputs, activation):
-    """`probabilities` and `label` from a classifier's outputs."""
+    """`probabilities` and `label` from a classifier's outputs.
+
+    Several units: a softmax over them (unless the head already applies
+    one, or another per-class activation), and the argmax. One unit: the
+    logit of class 1 of a binary classifier, so class 1 has probability
+    sigmoid(logit) (the unit's value if the head applies a sigmoid); the
+    outputs are those of two classes, `probabilities` `[1 - p, p]` and
+    `label` `p > 0.5`. (A softmax over one unit is 1.0 whatever the
+    input: `check_one_unit_head` refuses that head.)
+    """
     outputs = tf.cast(outputs, tf.float32)
+    if outputs.shape[-1] == 1:
+        if activation is keras.activations.sigmoid:
+            positive = outputs[:, 0]
+        else:
+            positive = tf.sigmoid(outputs[:, 0])
+        probabilities = tf.stack([1.0 - positive, positive], axis=-1)
+        label = tf.cast(positive > 0.5, tf.int32)
+        return {"probabilities": probabilities, "label": label}
     if activation is keras.activations.softmax:
         probabilities = outputs
     elif activation in (None, keras.activations.linear):
@@ -132,11 +155,30 @@ def _class_outputs(outputs, activation):
     else:
         # Sigmoid or another per-class activation: already scores.
         probabilities = outputs
-    if outputs.shape[-1] == 1:
-        label = tf.cast(probabilities[:, 0] > 0.5, tf.int32)
-    else:
-        label = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    label = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return {"probabilities": probabilities, "label": label}
+
+
+def check_one_unit_head(classifier, activation):
+    """Refuses a one-unit head whose activation makes its output
+    meaningless as a class score (a softmax over one unit is always 1.0)
+    or unknown (anything but none, linear or sigmoid)."""
+    num_classes = getattr(classifier, "num_classes", None)
+    if num_classes != 1:
+        return
+    if activation in (None, keras.activations.linear):
+        return
+    if activation is keras.activations.sigmoid:
+        return
+    name = getattr(activation, "__name__", repr(activation))
+    raise ValueError(
+        "Cannot export a classifier with one output unit and "
+        f"activation={name!r}: its output does not give the probability of "
+        "class 1 (a softmax over one unit is 1.0 for every input). A one-"
+        "unit head is exported as a binary classifier, served as "
+        "sigmoid(logit), and needs activation None (logits) or 'sigmoid'; "
+        "or train it with num_classes=2."
+    )
 
 
 def backbone_functions(backbone):
@@ -163,6 +205,7 @@ def classifier_functions(classifier, include_preprocessing=True):
     n = backbone.max_sequence_length
     vocabulary_size = backbone.vocabulary_size
     activation = getattr(classifier, "activation", None)
+    check_one_unit_head(classifier, activation)
 
     def run(token_ids, padding_mask):
         outputs = classifier(
@@ -308,13 +351,32 @@ def _require_preprocessor(task):
 
 
 def _tokenizer_with_special_tokens(tokenizer):
+    """A copy of `tokenizer` that maps the text of special tokens in its
+    input ("[MASK]") to their ids: a WordPiece tokenizer (whose vocabulary
+    is set on the copy) or a byte-level one (no vocabulary; its copy
+    splits the text at special tokens with tensorflow-text's
+    `RegexSplitWithOffsets`)."""
     if getattr(tokenizer, "special_tokens_in_strings", False):
         return tokenizer
     config = tokenizer.get_config()
+    if "special_tokens_in_strings" not in config:
+        raise ValueError(
+            f"Cannot serve text with '[MASK]' tokens with a "
+            f"{type(tokenizer).__name__}: it has no "
+            "`special_tokens_in_strings` option to recognize them in text. "
+            "Export with include_preprocessing=False (id signatures only)."
+        )
     config["special_tokens_in_strings"] = True
     config["name"] = f"{tokenizer.name}_serving"
     copy = type(tokenizer).from_config(config)
-    copy.set_vocabulary(tokenizer.get_vocabulary())
+    if hasattr(tokenizer, "set_vocabulary"):
+        # WordPiece: the vocabulary is an asset, not in the config.
+        copy.set_vocabulary(tokenizer.get_vocabulary())
+    if list(copy.get_vocabulary()) != list(tokenizer.get_vocabulary()):
+        raise ValueError(
+            f"The serving copy of {type(tokenizer).__name__} has another "
+            "vocabulary than the tokenizer it copies."
+        )
     return copy
 
 

@@ -12,12 +12,17 @@ import contextlib
 import errno
 import os
 import re
+import warnings
 
 from keras_linformer.artifacts import staged_directory
 
 TEMP_PREFIX = ".export-tmp-"
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_VERSION_PATTERN = re.compile(r"^[0-9]+$")
+
+# TF Serving reads a version directory's name as an int64.
+MAX_VERSION = 2**63 - 1
 
 
 def check_model_name(name):
@@ -32,41 +37,102 @@ def check_model_name(name):
 
 
 def check_version(version):
-    """Returns `version` as an int, or raises a `ValueError`."""
+    """Returns `version` as an int, or raises a `ValueError`.
+
+    Versions are integers from 1 to 2**63 - 1 (`MAX_VERSION`): TF Serving
+    reads the directory name as an int64.
+    """
     if version is None:
         return None
+    if isinstance(version, str) and _VERSION_PATTERN.match(version):
+        return check_version(int(version))
     if isinstance(version, bool) or not isinstance(version, int):
-        try:
-            if isinstance(version, str) and version.isdigit():
-                return check_version(int(version))
-        except ValueError:
-            pass
         raise ValueError(
-            "`version` must be a non-negative integer (TF Serving versions "
-            f"are directory names like 1, 2, 3). Received: version={version!r}"
+            "`version` must be an integer from 1 to 2**63 - 1 (TF Serving "
+            "versions are directory names like 1, 2, 3). Received: "
+            f"version={version!r}"
         )
-    if version < 0:
+    if not 1 <= version <= MAX_VERSION:
         raise ValueError(
-            f"`version` must be a non-negative integer. Received: {version}"
+            "`version` must be an integer from 1 to 2**63 - 1 = "
+            f"{MAX_VERSION} (TF Serving reads it as an int64). Received: "
+            f"version={version}"
         )
     return version
 
 
 def existing_versions(model_dir):
-    """The integer versions present in `model_dir`, sorted."""
+    """The integer versions present in `model_dir`, sorted.
+
+    A directory whose name is a number above 2**63 - 1 is no version TF
+    Serving can load: it is left out, with a warning, so that it does not
+    push the next version out of range.
+    """
     if not os.path.isdir(model_dir):
         return []
-    return sorted(
-        int(entry)
-        for entry in os.listdir(model_dir)
-        if entry.isdigit() and os.path.isdir(os.path.join(model_dir, entry))
-    )
+    versions = []
+    for entry in os.listdir(model_dir):
+        if not _VERSION_PATTERN.match(entry):
+            continue
+        if not os.path.isdir(os.path.join(model_dir, entry)):
+            continue
+        if int(entry) > MAX_VERSION:
+            warnings.warn(
+                f"Ignoring {os.path.join(model_dir, entry)}: a version "
+                "number above 2**63 - 1, which TF Serving cannot load. "
+                "Remove or rename it.",
+                stacklevel=2,
+            )
+            continue
+        versions.append(int(entry))
+    return sorted(versions)
 
 
 def next_version(model_dir):
-    """The next free version: one more than the largest, or 1."""
+    """The next free version: one more than the largest, or 1.
+
+    Raises:
+        ValueError: if the largest is already 2**63 - 1.
+    """
     versions = existing_versions(model_dir)
+    if versions and versions[-1] >= MAX_VERSION:
+        raise ValueError(
+            f"{model_dir} holds version {versions[-1]}, the largest TF "
+            "Serving accepts: pass an unused `version` explicitly."
+        )
     return versions[-1] + 1 if versions else 1
+
+
+def check_base_dir(base_dir, name):
+    """Raises a `ValueError` unless `base_dir/name` can be created or
+    written: checked before a model is loaded or traced, so that a base
+    directory that is a file or read-only fails at once, with its name.
+    """
+    model_dir = os.path.join(os.path.abspath(base_dir), name)
+    path = model_dir
+    # The deepest part of base_dir/name that exists is where writing starts.
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if not os.path.isdir(path):
+        if path == model_dir:
+            what = "the model directory"
+        elif path == os.path.abspath(base_dir):
+            what = "the base directory"
+        else:
+            what = "a parent of the base directory"
+        raise ValueError(
+            f"Cannot export to {model_dir}: {path} ({what}) is a file, not "
+            "a directory. Choose another --base-dir (or `base_dir`)."
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot export to {model_dir}: {path} is not writable "
+            "(read-only, or no write permission for this user). Choose "
+            "another --base-dir (or `base_dir`), or change its permissions."
+        )
 
 
 def _fsync_tree(path):

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -22,17 +23,58 @@ def _check_file(path):
         raise ValueError(f"Expected a file, but '{path}' is a directory.")
 
 
-def read_text_lines(paths):
-    """Non-empty lines of plain text files, in order.
+def _not_utf8_error(path, number, offset, raw, error):
+    """The error for line `number` (bytes `raw`, starting at byte `offset`
+    of the file) where decoding failed with `error`."""
+    bad = raw[error.start : error.start + 1]
+    return ValueError(
+        f"{path}, line {number}: not valid UTF-8 (byte 0x{bad.hex()} at "
+        f"byte offset {offset + error.start} of the file). keras-linformer "
+        "reads UTF-8 text only; convert the file first, e.g. "
+        f"`iconv -f latin1 -t utf-8 '{path}' > converted.txt` (use the "
+        "file's real encoding for -f)."
+    )
+
+
+def _utf8_lines(path):
+    """Yields `(line number, line)` of a UTF-8 text file: each line with its
+    line end (lines end at newline bytes), a leading byte-order mark
+    removed.
 
     Raises:
-        FileNotFoundError / ValueError: naming a missing or empty file.
+        ValueError: at the first byte that is not valid UTF-8, naming the
+            file, the line and the byte offset (every reader of this module
+            refuses such files instead of replacing bytes, so a vocabulary
+            never learns U+FFFD and a label file never loses a character
+            silently).
+    """
+    offset = 0
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _not_utf8_error(path, number, offset, raw, e) from None
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            offset += len(raw)
+            yield number, line
+
+
+def read_text_lines(paths):
+    """Non-empty lines of plain UTF-8 text files, in order.
+
+    Raises:
+        FileNotFoundError / ValueError: naming a missing or empty file, or
+            the file, line and byte offset of the first byte that is not
+            valid UTF-8.
     """
     lines = []
     for path in paths:
         _check_file(path)
-        with open(path, encoding="utf-8", errors="replace") as f:
-            file_lines = [line.strip() for line in f if line.strip()]
+        file_lines = [
+            line.strip() for _, line in _utf8_lines(path) if line.strip()
+        ]
         if not file_lines:
             raise ValueError(
                 f"Text file '{path}' is empty (or holds only whitespace)."
@@ -70,87 +112,257 @@ def split_train_validation(lines, validation_fraction=0.1):
     return lines[:cut], lines[cut:]
 
 
-def read_labeled(path):
-    """Texts and integer labels from a JSONL or TSV file.
+# Labels are class indices; TensorFlow holds them as int32.
+MAX_LABEL = 2**31 - 1
+_TSV_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 
-    JSONL: one object per line with `text` (or `sentence`) and `label`.
-    TSV: a header with `sentence` (or `text`) and `label` columns, as GLUE.
+
+def _json_kind(value):
+    """How a JSON value is called in messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def read_labeled(path, return_line_numbers=False):
+    """Texts and integer labels from a UTF-8 JSONL or TSV file.
+
+    JSONL: one object per line with `text` (or `sentence`), a string, and
+    `label`, a JSON integer (an integral number such as `1.0` is taken as
+    that integer). TSV: a header with `sentence` (or `text`) and `label`
+    columns, as GLUE; labels are decimal integers (`0`, `1`, ...). Labels
+    are class indices: 0 or more. Empty lines of a JSONL file are skipped.
+
+    Nothing is coerced: a label such as `1.7`, `true`, `"1"`, `NaN` or
+    `Infinity`, a `null` text, a line that is not a JSON object, or bytes
+    that are not UTF-8 are refused, naming the file, line and value.
+    Whether the labels fit the classifier's classes is the caller's check
+    (`check_labels`, with the line numbers this returns).
+
+    Args:
+        path: a `.jsonl` / `.json` or `.tsv` / `.txt` file.
+        return_line_numbers: also return the line number of each example
+            (1-based; in a TSV file the header is line 1).
 
     Returns:
-        `(texts, labels)`, two lists.
+        `(texts, labels)`, two lists, or `(texts, labels, line_numbers)`.
 
     Raises:
         ValueError: naming the file and line of a malformed record.
     """
     _check_file(path)
-    texts, labels = [], []
     if path.endswith((".jsonl", ".json")):
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(
-                        f"{path}, line {number}: not valid JSON ({e})."
-                    ) from e
-                text = record.get("text", record.get("sentence"))
-                if text is None or "label" not in record:
-                    raise ValueError(
-                        f"{path}, line {number}: expected an object with "
-                        f"'text' and 'label'; found keys {sorted(record)}."
-                    )
-                texts.append(str(text))
-                labels.append(_label(record["label"], path, number))
+        examples = _read_jsonl(path)
     elif path.endswith((".tsv", ".txt")):
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            fields = reader.fieldnames or []
-            text_field = "sentence" if "sentence" in fields else "text"
-            if text_field not in fields or "label" not in fields:
-                raise ValueError(
-                    f"{path}: expected a header with 'sentence' (or 'text') "
-                    f"and 'label' columns; found {fields}."
-                )
-            for number, row in enumerate(reader, 2):
-                if row.get("label") in (None, ""):
-                    raise ValueError(f"{path}, line {number}: no label.")
-                texts.append(row[text_field] or "")
-                labels.append(_label(row["label"], path, number))
+        examples = _read_tsv(path)
     else:
         raise ValueError(
             f"{path}: unknown format; expected a .jsonl or .tsv file."
         )
-    if not texts:
+    if not examples:
         raise ValueError(f"{path} holds no labeled examples.")
+    texts, labels, line_numbers = (list(column) for column in zip(*examples))
+    if return_line_numbers:
+        return texts, labels, line_numbers
     return texts, labels
 
 
-def _label(value, path, number):
-    try:
-        label = int(value)
-    except (TypeError, ValueError):
+def _read_jsonl(path):
+    examples = []
+    for number, line in _utf8_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            record = json.loads(line, parse_constant=_no_constant)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e}).") from e
+        except _NonFiniteNumber as e:
+            raise ValueError(
+                f"{where}: {e.args[0]} is not a JSON number; labels are "
+                "integers, texts strings."
+            ) from None
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{where}: expected a JSON object with 'text' and 'label' "
+                f"(one per line); found {_json_kind(record)}: "
+                f"{_excerpt(line)}"
+            )
+        key = "text" if "text" in record else "sentence"
+        if key not in record:
+            raise ValueError(
+                f"{where}: expected an object with 'text' (or 'sentence') "
+                f"and 'label'; found keys {sorted(record)}."
+            )
+        text = record[key]
+        if text is None:
+            raise ValueError(f"{where}: {key} is null; expected a string.")
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{where}: {key} must be a string; found {_json_kind(text)}: "
+                f"{_excerpt(json.dumps(text))}"
+            )
+        if "label" not in record:
+            raise ValueError(
+                f"{where}: no 'label'; found keys {sorted(record)}."
+            )
+        examples.append((text, _json_label(record["label"], where), number))
+    return examples
+
+
+class _NonFiniteNumber(Exception):
+    pass
+
+
+def _no_constant(name):
+    raise _NonFiniteNumber(name)
+
+
+def _excerpt(text, limit=60):
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json_label(value, where):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = _excerpt(json.dumps(value))
         raise ValueError(
-            f"{path}, line {number}: label {value!r} is not an integer."
-        ) from None
+            f"{where}: label {shown} is not an integer (found "
+            f"{_json_kind(value)}); labels are class indices 0, 1, 2, ..."
+        )
+    return _check_label_value(value, where)
+
+
+def _check_label_value(label, where):
     if label < 0:
-        raise ValueError(f"{path}, line {number}: label {label} is negative.")
+        raise ValueError(f"{where}: label {label} is negative.")
+    if label > MAX_LABEL:
+        raise ValueError(
+            f"{where}: label {label} is too large (labels are class "
+            f"indices, at most {MAX_LABEL})."
+        )
     return label
 
 
-def _repeat_and_shuffle(ds, size, seed):
-    """One endless, seeded shuffled stream, the same for every iterator.
+def _read_tsv(path):
+    lines = _utf8_lines(path)
+    numbers = []
 
-    With the default `reshuffle_each_iteration=True`, every new iterator
-    of the same dataset object draws another order: the second `fit` of a
-    resumed run, or the iterator that `fit` makes after pulling a first
-    batch to build the model under a strategy, would not see the batches
-    of an uninterrupted run. `repeat()` before `shuffle` still reshuffles
-    across epochs (the shuffle buffer spans epoch boundaries).
+    def text_lines():
+        for number, line in lines:
+            numbers.append(number)
+            yield line
+
+    reader = csv.DictReader(
+        text_lines(), delimiter="\t", quoting=csv.QUOTE_NONE
+    )
+    fields = reader.fieldnames or []
+    text_field = "sentence" if "sentence" in fields else "text"
+    if text_field not in fields or "label" not in fields:
+        raise ValueError(
+            f"{path}: expected a header with 'sentence' (or 'text') "
+            f"and 'label' columns; found {fields}."
+        )
+    examples = []
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise ValueError(f"{path}, line {numbers[-1]}: {e}.") from None
+        # QUOTE_NONE: one record per line, the line just read.
+        number = numbers[-1]
+        where = f"{path}, line {number}"
+        value = row.get("label")
+        if value is None or not value.strip():
+            raise ValueError(f"{where}: no label.")
+        if not _TSV_INTEGER.match(value.strip()):
+            raise ValueError(
+                f"{where}: label {value.strip()!r} is not an integer; labels "
+                "are class indices 0, 1, 2, ..."
+            )
+        label = _check_label_value(int(value.strip()), where)
+        examples.append((row[text_field] or "", label, number))
+    return examples
+
+
+def check_labels(path, labels, line_numbers, num_classes):
+    """Raises a `ValueError` naming the file, line and value of the first
+    label outside `[0, num_classes)`.
+
+    For the labels and line numbers of `read_labeled(path,
+    return_line_numbers=True)`, before training or evaluating a classifier
+    with `num_classes` classes (a label past the last class would
+    otherwise train on garbage or fail deep inside the loss).
+
+    Example:
+
+    >>> texts, labels, lines = read_labeled("dev.jsonl", True)
+    >>> check_labels("dev.jsonl", labels, lines, num_classes=2)
     """
-    return ds.repeat().shuffle(
-        min(size, 10_000), seed=seed, reshuffle_each_iteration=False
+    if len(labels) != len(line_numbers):
+        raise ValueError(
+            "`labels` and `line_numbers` must have the same length. "
+            f"Received: {len(labels)} and {len(line_numbers)}"
+        )
+    for label, number in zip(labels, line_numbers):
+        if not 0 <= label < num_classes:
+            raise ValueError(
+                f"{path}, line {number}: label {label} is out of range: the "
+                f"classifier has {num_classes} class(es), labels "
+                f"0 to {num_classes - 1}."
+            )
+
+
+def _shuffled_epochs(elements, size, seed):
+    """An endless stream of epochs of `elements` (a tensor, or a tuple of
+    tensors, of `size` rows), each epoch every row once, in its own order.
+
+    Epoch e is the permutation drawn with stateless ops from `(seed, e)`,
+    so the stream is the same for every iterator, run and restart (what
+    resuming needs: the second `fit` of a resumed run, or the iterator
+    that `fit` makes after pulling a first batch to build the model under
+    a strategy, sees the batches of an uninterrupted run), and an epoch is
+    an epoch: `repeat().shuffle(buffer)`, used before, mixed the epochs in
+    its buffer, so that about a third of the examples (1/e) were not seen
+    in the first epoch and others twice.
+    """
+    if isinstance(elements, tuple):
+        elements = tuple(tf.convert_to_tensor(e) for e in elements)
+    else:
+        elements = tf.convert_to_tensor(elements)
+    seed = tf.constant(seed, tf.int64)
+
+    def epoch_order(epoch):
+        scores = tf.random.stateless_uniform(
+            [size], seed=tf.stack([seed, epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(scores))
+
+    def row(index):
+        return tf.nest.map_structure(lambda t: tf.gather(t, index), elements)
+
+    return (
+        tf.data.Dataset.counter()
+        .flat_map(epoch_order)
+        .map(row)
+        .apply(
+            tf.data.experimental.assert_cardinality(
+                tf.data.INFINITE_CARDINALITY
+            )
+        )
     )
 
 
@@ -275,7 +487,12 @@ def _group_by_length(ds, batch_size, sequence_length, length_buckets):
     bucket's length instead of the longest of random examples (on reviews
     of 200 to 14,000 bytes, most random batches hold one long review).
     Deterministic for a deterministic input order, so resuming still sees
-    the batches of an uninterrupted run."""
+    the batches of an uninterrupted run.
+
+    On the endless stream of epochs nothing is dropped: a bucket that is
+    not full at the end of an epoch fills with examples of the next, so an
+    epoch of steps holds every example but those still waiting in a
+    bucket (at most `batch_size - 1` a bucket), which come in the next."""
     boundaries = [
         length + 1 for length in bucket_lengths(sequence_length, length_buckets)
     ][:-1]
@@ -306,10 +523,18 @@ def masked_lm_dataset(
     Every example is masked with seeds made from `seed` and its position
     in the stream (`StatelessMasking`), so the same seed gives the same
     batches on every run, restart (what resuming needs), worker and number
-    of replicas. Training data repeats forever with seeded shuffling and
-    drops the last partial batch; validation data is masked once and
-    cached, so every evaluation sees the same masks. Each batch is padded
-    only to its bucket (`trim_to_bucket`; `length_buckets=1`: to n).
+    of replicas. Training data repeats forever, each epoch every sample
+    once in a seeded order (`_shuffled_epochs`), and drops the last
+    partial batch; validation data keeps its order and last batch, and
+    every pass over it gives the same masks. Each batch is padded only to
+    its bucket (`trim_to_bucket`; `length_buckets=1`: to n).
+
+    Validation data is not `cache()`d: its masks are the same on every
+    pass anyway, and an in-memory cache that an abandoned iterator filled
+    in part (Keras pulls one batch from a throwaway iterator before each
+    evaluation under a strategy) could serve a truncated pass: fewer
+    batches than its cardinality, "Your input ran out of data", and
+    validation metrics over part of the data.
     """
     masking = StatelessMasking(preprocessor)
     # Training and validation draw from different seed streams.
@@ -321,9 +546,10 @@ def masked_lm_dataset(
         )
         return masking(text, example_seed)
 
-    ds = tf.data.Dataset.from_tensor_slices(samples)
     if training:
-        ds = _repeat_and_shuffle(ds, len(samples), seed)
+        ds = _shuffled_epochs(samples, len(samples), seed)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(samples)
     ds = ds.enumerate().map(
         mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
@@ -334,8 +560,6 @@ def masked_lm_dataset(
     else:
         ds = ds.batch(batch_size, drop_remainder=training)
     ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
-    if not training:
-        ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -349,25 +573,28 @@ def classification_dataset(
     length_buckets=DEFAULT_LENGTH_BUCKETS,
     group_by_length=False,
 ):
-    """Batched, preprocessed (text, label) data; training data repeats.
-    Each batch is padded only to its bucket (`trim_to_bucket`); with
-    `group_by_length`, training batches hold texts of similar length
-    (`_group_by_length`)."""
-    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    """Batched, preprocessed (text, label) data.
+
+    Training data repeats forever, each epoch every example once in a
+    seeded order (`_shuffled_epochs`), and drops the last partial batch;
+    validation data keeps its order and last batch (and, as in
+    `masked_lm_dataset`, is not cached). Each batch is padded only to its
+    bucket (`trim_to_bucket`); with `group_by_length`, training batches
+    hold texts of similar length (`_group_by_length`)."""
+    if training:
+        ds = _shuffled_epochs((texts, labels), len(texts), seed)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((texts, labels))
     if training and group_by_length:
-        ds = _repeat_and_shuffle(ds, len(texts), seed)
         ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
         ds = _group_by_length(
             ds, batch_size, preprocessor.sequence_length, length_buckets
         )
     else:
         if training:
-            ds = _repeat_and_shuffle(ds, len(texts), seed)
             ds = ds.batch(batch_size, drop_remainder=True)
         else:
             ds = ds.batch(batch_size)
         ds = ds.map(preprocessor)
     ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
-    if not training:
-        ds = ds.cache()
     return ds.prefetch(tf.data.AUTOTUNE)

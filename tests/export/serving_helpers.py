@@ -177,3 +177,35 @@ def check_masked_lm_outputs(outputs, reference, k=5):
         # Padding slots are -1 / 0.0 / "".
         assert (top_ids[i, len(ref_positions) :] == -1).all()
         assert (top_scores[i, len(ref_positions) :] == 0).all()
+
+
+# === The model server's execution path, in process ===
+
+
+def run_session(path, signature_name, inputs):
+    """Runs a SignatureDef of the SavedModel at `path` as TF Serving does:
+    the TF1 loader (tag "serve") into a Session of its own graph, fed and
+    fetched by the SignatureDef's tensor names (tensorflow-text kernels
+    registered, as the model server links them).
+
+    `inputs`: `{name: array-like}` (lists of str for string inputs).
+    Returns `{output name: numpy array}`.
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 (registers its kernels)
+
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(
+                session, ["serve"], path
+            )
+        signature = meta_graph.signature_def[signature_name]
+        feeds = {}
+        for name, value in inputs.items():
+            spec = signature.inputs[name]
+            dtype = object if spec.dtype == tf.string.as_datatype_enum else None
+            feeds[spec.name] = np.asarray(value, dtype=dtype or np.int32)
+        names = sorted(signature.outputs)
+        values = session.run([signature.outputs[n].name for n in names], feeds)
+    return dict(zip(names, values))

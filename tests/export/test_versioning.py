@@ -88,10 +88,113 @@ def test_bad_names_are_refused(tmp_path, backbone, name):
     assert not any(p.name.isdigit() for p in tmp_path.rglob("*"))
 
 
-@pytest.mark.parametrize("version", [-1, 1.5, "v2", True])
+@pytest.mark.parametrize(
+    "version", [-1, 0, 1.5, "v2", True, 2**63, str(2**63), "²"]
+)
 def test_bad_versions_are_refused(tmp_path, backbone, version):
     with pytest.raises(ValueError, match="version"):
         export_for_serving(backbone, tmp_path, name="bb", version=version)
+    assert not (tmp_path / "bb").exists()
+
+
+def test_version_range_is_tf_serving_int64():
+    assert versioning.check_version(2**63 - 1) == 2**63 - 1
+    assert versioning.check_version("1") == 1
+    with pytest.raises(ValueError, match="2\\*\\*63 - 1"):
+        versioning.check_version(2**63)
+
+
+def test_huge_version_directory_does_not_poison_numbering(tmp_path):
+    model_dir = tmp_path / "m"
+    for entry in ["2", str(2**63), "99999999999999999999999"]:
+        (model_dir / entry).mkdir(parents=True)
+    with pytest.warns(UserWarning, match="above 2\\*\\*63 - 1"):
+        assert next_version(model_dir) == 3
+    (model_dir / str(2**63 - 1)).mkdir()
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="unused"):
+        next_version(model_dir)
+
+
+def export_args(tmp_path, base_dir, **kwargs):
+    import argparse
+
+    from keras_linformer.export import add_export_arguments
+
+    parser = add_export_arguments(argparse.ArgumentParser())
+    argv = [str(tmp_path / "preset"), "--name", "m", "--base-dir", base_dir]
+    for key, value in kwargs.items():
+        argv += [f"--{key}", str(value)]
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Records `load_preset` calls (and fails them: nothing to load)."""
+    from keras_linformer.models import presets
+
+    calls = []
+
+    def load_preset(path, *args, **kwargs):
+        calls.append(path)
+        raise AssertionError("the preset was loaded")
+
+    monkeypatch.setattr(presets, "load_preset", load_preset)
+    return calls
+
+
+def test_export_refuses_a_file_as_base_dir_before_loading(tmp_path, loads):
+    from keras_linformer.export import run_export_command
+
+    (tmp_path / "models").write_text("a file")
+    for base_dir in [tmp_path / "models", tmp_path / "models" / "sub"]:
+        with pytest.raises(ValueError, match="is a file, not a directory"):
+            run_export_command(export_args(tmp_path, str(base_dir)))
+    (tmp_path / "base" / "m").parent.mkdir()
+    (tmp_path / "base" / "m").write_text("the model directory is a file")
+    with pytest.raises(ValueError, match="model directory"):
+        run_export_command(export_args(tmp_path, str(tmp_path / "base")))
+    assert loads == []
+
+
+def test_export_refuses_a_read_only_base_dir_before_loading(
+    tmp_path, loads, monkeypatch
+):
+    from keras_linformer.export import run_export_command
+
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if os.geteuid() == 0:
+        # Root writes through the mode bits: answer as for another user.
+        access = os.access
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda path, mode, **kw: (
+                False
+                if os.path.abspath(path) == str(read_only) and mode & os.W_OK
+                else access(path, mode, **kw)
+            ),
+        )
+    try:
+        with pytest.raises(ValueError, match="is not writable") as error:
+            run_export_command(export_args(tmp_path, str(read_only)))
+        assert str(read_only) in str(error.value)
+    finally:
+        read_only.chmod(0o755)
+    assert loads == []
+
+
+@pytest.mark.parametrize("version", [0, 2**63, -3])
+def test_export_command_refuses_versions_before_loading(
+    tmp_path, loads, version
+):
+    from keras_linformer.export import run_export_command
+
+    args = export_args(tmp_path, str(tmp_path / "models"), version=version)
+    with pytest.raises(ValueError, match="from 1 to 2\\*\\*63 - 1"):
+        run_export_command(args)
+    assert loads == []
 
 
 @pytest.mark.parametrize("stage", ["writing", "flushing", "renaming"])
