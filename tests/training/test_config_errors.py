@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import TINY_MODEL
+from training_helpers import TINY_MODEL
 
 import keras_linformer_cli as cli
 from keras_linformer.training.strategy import check_global_batch_size

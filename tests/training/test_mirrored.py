@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HERE
-from conftest import PROCESS_TIMEOUT
-from conftest import subprocess_env
+from training_helpers import HERE
+from training_helpers import PROCESS_TIMEOUT
+from training_helpers import subprocess_env
 
 pytestmark = pytest.mark.slow
 

@@ -5,12 +5,12 @@ import json
 import os
 
 import pytest
-from conftest import TINY_MODEL
-from conftest import assert_succeeded
-from conftest import free_ports
-from conftest import load_weights
-from conftest import max_difference
-from conftest import subprocess_env
+from training_helpers import TINY_MODEL
+from training_helpers import assert_succeeded
+from training_helpers import free_ports
+from training_helpers import load_weights
+from training_helpers import max_difference
+from training_helpers import subprocess_env
 
 pytestmark = pytest.mark.slow
 

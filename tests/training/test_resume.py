@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_MODEL
-from conftest import assert_succeeded
-from conftest import load_weights
-from conftest import max_difference
+from training_helpers import TINY_MODEL
+from training_helpers import assert_succeeded
+from training_helpers import load_weights
+from training_helpers import max_difference
 
 from keras_linformer.training.resumable import fit_resumable
 
