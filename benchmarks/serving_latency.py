@@ -17,7 +17,7 @@ tensor names), and measures, side by side in one run:
   tokenization, so the comparison favours the old way);
 - throughput (texts per second) at batch 8 and 32 of long texts.
 
-Texts are IMDB training reviews when `../shared/data` has them, else
+Texts are IMDB training reviews when the data directory has them, else
 sentences from the built-in corpus. `--out FILE` also writes JSON.
 """
 
