@@ -19,15 +19,17 @@ Example:
 """
 
 import importlib
-import importlib.util
 
 from keras_linformer import layers
 from keras_linformer import models
 
-if importlib.util.find_spec("tensorflow") is not None:
+try:
+    importlib.import_module("tensorflow")
+except ImportError:
+    pass  # JAX or PyTorch alone: the layers and models still import.
+else:
     # Training runs on tf.distribute; it registers the optimizers and the
-    # warmup schedule. Without TensorFlow (JAX or PyTorch alone), the layers
-    # and models still import.
+    # warmup schedule.
     from keras_linformer import training
 
 __all__ = ["layers", "models", "export", "training"]

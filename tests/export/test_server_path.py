@@ -192,7 +192,7 @@ def long_models():
             ),
         ),
         "masked_lm": LinformerMaskedLM(
-            backbone("softmax"),
+            backbone("linear"),
             preprocessor=LinformerMaskedLMPreprocessor(
                 tokenizer, sequence_length=LONG_N
             ),
