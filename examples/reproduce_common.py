@@ -96,3 +96,25 @@ def finished_results(output_dir):
             with open(os.path.join(root, "result.json"), encoding="utf-8") as f:
                 results.append(json.load(f))
     return results
+
+
+def write_slice(path, limit, directory):
+    """The first `limit` records of a JSONL file, as JSONL and as text (one
+    review a line, for pretraining)."""
+    import json
+
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                records.append(json.loads(line))
+                if limit and len(records) >= limit:
+                    break
+    stem = os.path.splitext(os.path.basename(path))[0]
+    jsonl = os.path.join(directory, stem + ".jsonl")
+    text = os.path.join(directory, stem + ".txt")
+    write_atomic(jsonl, "".join(json.dumps(r) + "\n" for r in records))
+    write_atomic(
+        text, "".join(" ".join(str(r["text"]).split()) + "\n" for r in records)
+    )
+    return jsonl, text, records

@@ -146,28 +146,6 @@ def settings(args):
     return reproduce_common.settings(args, FULL, QUICK)
 
 
-def write_slice(path, limit, directory):
-    """The records of a JSONL file (the first `limit` ones) as a new JSONL
-    file, and their texts one per line as a text file for pretraining."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                records.append(json.loads(line))
-                if limit and len(records) >= limit:
-                    break
-    stem = os.path.splitext(os.path.basename(path))[0]
-    jsonl = os.path.join(directory, stem + ".jsonl")
-    text = os.path.join(directory, stem + ".txt")
-    with open(jsonl, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record) + "\n")
-    with open(text, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(" ".join(str(record["text"]).split()) + "\n")
-    return jsonl, text, records
-
-
 def model_settings(name, size, sequence_length, quick):
     """The run's `ModelConfig` fields (what its result records)."""
     attention, k, projection = RUNS[name]
@@ -454,10 +432,10 @@ def main(argv=None):
     size = settings(args)
     data_dir = os.path.join(args.output_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
-    train_jsonl, train_text, train_records = write_slice(
+    train_jsonl, train_text, train_records = reproduce_common.write_slice(
         train_path, size["max_train"], data_dir
     )
-    dev_jsonl, dev_text, dev_records = write_slice(
+    dev_jsonl, dev_text, dev_records = reproduce_common.write_slice(
         dev_path, size["max_dev"], data_dir
     )
     lengths = sorted(len(r["text"].split()) for r in dev_records)

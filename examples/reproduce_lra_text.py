@@ -119,28 +119,6 @@ def build_parser():
     return parser
 
 
-def write_data(path, limit, directory):
-    """The first `limit` records of a JSONL file, as JSONL and as text (one
-    review a line, for pretraining)."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                records.append(json.loads(line))
-                if limit and len(records) >= limit:
-                    break
-    stem = os.path.splitext(os.path.basename(path))[0]
-    jsonl = os.path.join(directory, stem + ".jsonl")
-    text = os.path.join(directory, stem + ".txt")
-    reproduce_common.write_atomic(
-        jsonl, "".join(json.dumps(r) + "\n" for r in records)
-    )
-    reproduce_common.write_atomic(
-        text, "".join(" ".join(str(r["text"]).split()) + "\n" for r in records)
-    )
-    return jsonl, text, records
-
-
 def model_settings(name, size, quick):
     """The run's `ModelConfig` fields (what its result records)."""
     attention, n, projection, _ = RUNS[name]
@@ -299,10 +277,10 @@ def main(argv=None):
     size = reproduce_common.settings(args, FULL, QUICK)
     data_dir = os.path.join(args.output_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
-    train_jsonl, train_text, _ = write_data(
+    train_jsonl, train_text, _ = reproduce_common.write_slice(
         train_path, size["max_train"], data_dir
     )
-    dev_jsonl, dev_text, dev_records = write_data(
+    dev_jsonl, dev_text, dev_records = reproduce_common.write_slice(
         dev_path, size["max_dev"], data_dir
     )
     data = dict(

@@ -230,6 +230,16 @@ class ModelConfig:
         return LinformerBackbone
 
 
+def _model_config(model):
+    """`model`, or the default `ModelConfig` for `None`; refuses others."""
+    model = ModelConfig() if model is None else model
+    if not isinstance(model, ModelConfig):
+        raise ValueError(
+            f"`model` must be a `ModelConfig`. Received: {type(model)}"
+        )
+    return model
+
+
 def _check_training(
     batch_size,
     epochs,
@@ -453,11 +463,7 @@ def pretrain(
     Returns:
         The metrics written to `metrics.json`, and the per-epoch `history`.
     """
-    model = ModelConfig() if model is None else model
-    if not isinstance(model, ModelConfig):
-        raise ValueError(
-            f"`model` must be a `ModelConfig`. Received: {type(model)}"
-        )
+    model = _model_config(model)
     _check_training(
         batch_size,
         epochs,
@@ -664,11 +670,7 @@ def finetune(
             "model), not both."
         )
     if preset is None:
-        model = ModelConfig() if model is None else model
-        if not isinstance(model, ModelConfig):
-            raise ValueError(
-                f"`model` must be a `ModelConfig`. Received: {type(model)}"
-            )
+        model = _model_config(model)
     _check_training(
         batch_size,
         epochs,
