@@ -284,7 +284,7 @@ def test_readme_commands_run_in_order(command_line_run):
 
 def test_readme_predict_snippet(command_line_run):
     directory, _ = command_line_run
-    code = python_snippet('from_preset("runs/finetune/preset")')
+    code = python_snippet("LinformerTextClassifier.from_preset(")
     result = run([sys.executable, "-c", code], directory)
     assert "[[" in result.stdout, result.stdout
 
