@@ -12,6 +12,8 @@ measured.
   model), `paper` (Table 3) and `report` (tables, CSV, JSON, plot).
 - `python -m benchmarks.length_buckets`: fine-tuning throughput with and
   without length buckets.
+- `python -m benchmarks.long_documents`: the training step at n = 4096
+  and 16384 (the Long Range Arena Text model), weighed over an epoch.
 - `python -m benchmarks.serving_latency`: latency and throughput of text
   exports on TF Serving's execution path.
 - `python -m benchmarks.bfloat16_memory`: where the memory goes under

@@ -376,7 +376,18 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
     return timings
 
 
-TASKS = {"models": run_models, "efficiency": run_efficiency}
+def run_long_documents(task):
+    """A training-step cell of `benchmarks.long_documents`."""
+    from benchmarks import long_documents
+
+    return long_documents.run_cell(task)
+
+
+TASKS = {
+    "models": run_models,
+    "efficiency": run_efficiency,
+    "long_documents": run_long_documents,
+}
 
 
 def run_task(task):

@@ -1,0 +1,324 @@
+"""The training step on long documents: Linformer vs standard attention at
+the Long Range Arena Text task's n = 4096 and at n = 16384.
+
+    python -m benchmarks.long_documents                  # ~25 min, 2 cores
+    python -m benchmarks.long_documents --quick          # a tiny check
+
+The model is `examples/reproduce_lra_text.py`'s (byte tokens; 2 layers,
+width 64, 2 heads, feed-forward 128; batches of 32; Linformer k = 256)
+with the run's optimizer. A run's batches are grouped by length and cut to
+16 length buckets, so a step costs the bucket of its batch, not n. This
+benchmark therefore times one training step at every bucket length and
+weighs it by how many batches of one epoch of the IMDB training reviews
+(the run's own pipeline, same seed) have that length: the mean step time
+over an epoch, the cost that training on these documents has. Peak memory
+is the growth of the process over the built model across those steps (the
+longest bucket's step sets it): TensorFlow's allocator peak where the
+processor exposes it, the resident set otherwise (labelled).
+
+Each (model, n) cell runs in its own process (`benchmarks.worker`), one
+after another. Standard attention is not run where the attention
+probabilities that its backward pass keeps already exceed the machine's
+memory; the table gives that lower bound instead.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATA = os.path.join(
+    HERE, "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
+)
+LENGTH_BUCKETS = 16
+# (label, attention, projection, n) in the order they run.
+CELLS = (
+    ("linformer", "linformer", "sliding_max", 4096),
+    ("linformer-linear", "linformer", "linear", 4096),
+    ("standard", "standard", None, 4096),
+    ("linformer", "linformer", "sliding_max", 16384),
+    ("standard", "standard", None, 16384),
+)
+FULL = dict(
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=64,
+    intermediate_dim=128,
+    projected_dim=256,
+    batch_size=32,
+    repeats=2,
+    max_texts=None,
+)
+QUICK = dict(
+    num_layers=1,
+    num_heads=2,
+    hidden_dim=16,
+    intermediate_dim=32,
+    projected_dim=16,
+    batch_size=4,
+    repeats=1,
+    max_texts=64,
+)
+QUICK_LENGTH_DIVISOR = 32  # --quick: n = 128 and 512
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.long_documents",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help="IMDB training reviews, JSON lines (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny model, 64 reviews and n / 32: checks the benchmark runs.",
+    )
+    parser.add_argument(
+        "--memory-limit-gib",
+        type=float,
+        default=None,
+        help="the memory a cell may use (default: this machine's total).",
+    )
+    parser.add_argument("--out", default=None, help="Also write JSON here.")
+    return parser.parse_args(argv)
+
+
+def epoch_batch_lengths(texts, labels, n, batch_size):
+    """`{length: batches}` of one epoch of the run's training pipeline: the
+    byte preprocessor at `n`, grouped by length, cut to its bucket."""
+    from keras_linformer.models import LinformerBackbone
+    from keras_linformer.models import LinformerByteTokenizer
+    from keras_linformer.models import task_classes
+    from keras_linformer.training import data
+
+    preprocessor = task_classes(LinformerBackbone).text_classifier_preprocessor(
+        LinformerByteTokenizer(), sequence_length=n
+    )
+    dataset = data.classification_dataset(
+        texts,
+        labels,
+        preprocessor,
+        batch_size,
+        0,
+        True,
+        LENGTH_BUCKETS,
+        group_by_length=True,
+    )
+    counts = {}
+    for x, _ in dataset.take(max(len(texts) // batch_size, 1)):
+        length = int(x["token_ids"].shape[1])
+        counts[length] = counts.get(length, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def attention_probabilities_bytes(size, n, longest):
+    """A lower bound on standard attention's training memory: the float32
+    attention probabilities of every layer, which the backward pass keeps,
+    for a batch of the longest bucket."""
+    return (
+        4
+        * size["batch_size"]
+        * size["num_heads"]
+        * longest**2
+        * size["num_layers"]
+    )
+
+
+def run_cell(task):
+    """One (model, n) cell, in its own process: the step time at each
+    bucket length and the peak memory across them."""
+    import statistics
+    import time
+
+    import keras
+    import numpy as np
+
+    from benchmarks import backends
+    from benchmarks import memory as memory_lib
+    from keras_linformer.models import LinformerByteTokenizer
+    from keras_linformer.models import task_classes
+    from keras_linformer.training import ModelConfig
+    from keras_linformer.training.recipes import make_optimizer
+
+    size, n = task["size"], task["n"]
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(
+        attention=task["attention"],
+        tokenizer="byte",
+        num_layers=size["num_layers"],
+        num_heads=size["num_heads"],
+        hidden_dim=size["hidden_dim"],
+        intermediate_dim=size["intermediate_dim"],
+        sequence_length=n,
+        projected_dim=min(size["projected_dim"], n),
+        projection=task["projection"] or "sliding_max",
+        sharing="headwise",
+        dropout=0.1,
+        vocabulary_size=0,
+    )
+    tokenizer = LinformerByteTokenizer()
+    backbone = config.build_backbone(tokenizer.vocabulary_size())
+    classifier = task_classes(type(backbone)).text_classifier(
+        backbone, num_classes=2
+    )
+    classifier.compile(
+        optimizer=make_optimizer(1e-3, 1500, 100),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(0)
+    batch_size = size["batch_size"]
+
+    def step(length):
+        x = {
+            "token_ids": rng.integers(
+                5, tokenizer.vocabulary_size(), (batch_size, length)
+            ).astype("int32"),
+            "padding_mask": np.ones((batch_size, length), "int32"),
+        }
+        y = rng.integers(0, 2, (batch_size,)).astype("int32")
+        start = time.perf_counter()
+        classifier.train_on_batch(x, y)
+        return time.perf_counter() - start
+
+    lengths = [int(length) for length in task["lengths"]]
+    step(lengths[0])  # traces, builds the optimizer's slots
+    backend = backends.current()
+    meter = memory_lib.PeakMeter(backend.allocator())
+    meter.start()
+    times = {}
+    for length in lengths:
+        step(length)  # traces this length's shape
+        times[length] = statistics.median(
+            step(length) for _ in range(task["repeats"])
+        )
+    measured = meter.stop()
+    method = "allocator" if measured["allocator_bytes"] is not None else "rss"
+    return {
+        "step_s": {str(length): t for length, t in times.items()},
+        "memory_bytes": measured[f"{method}_bytes"],
+        "memory_method": method,
+        "parameters": int(classifier.count_params()),
+    }
+
+
+def epoch_step_s(step_s, counts):
+    """The mean step time over an epoch whose batches have `counts`."""
+    total = sum(counts.values())
+    return sum(step_s[str(length)] * c for length, c in counts.items()) / total
+
+
+def table(results):
+    lines = [
+        "| model | n | mean step, s (epoch) | longest-bucket step, s | "
+        "peak memory, GiB | vs Linformer at the same n |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    linformer = {
+        r["n"]: r
+        for r in results
+        if r["label"] == "linformer" and "step_s" in r
+    }
+    for r in results:
+        if "step_s" not in r:
+            lines.append(
+                f"| {r['label']} | {r['n']} | not run: {r['reason']} | | | |"
+            )
+            continue
+        mean = epoch_step_s(r["step_s"], r["counts"])
+        longest = r["step_s"][str(max(r["counts"], key=int))]
+        memory = f"{r['memory_bytes'] / 2**30:.2f} ({r['memory_method']})"
+        base = linformer.get(r["n"])
+        ratio = (
+            f"{mean / epoch_step_s(base['step_s'], base['counts']):.2f}x"
+            if base
+            else ""
+        )
+        lines.append(
+            f"| {r['label']} | {r['n']} | {mean:.2f} | {longest:.2f} | "
+            f"{memory} | {ratio} |"
+        )
+    ns = sorted(linformer)
+    if len(ns) == 2:
+        short, long_ = (linformer[n] for n in ns)
+        ratio = epoch_step_s(long_["step_s"], long_["counts"]) / epoch_step_s(
+            short["step_s"], short["counts"]
+        )
+        lines.append("")
+        lines.append(
+            f"Linformer, the same reviews whole at n = {ns[1]} instead of cut "
+            f"at n = {ns[0]}: {ratio:.2f}x the mean step time."
+        )
+    return "\n".join(lines)
+
+
+def machine_memory_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.exists(args.data):
+        print(f"Skipping: {args.data} not found; give --data.", file=sys.stderr)
+        return 0
+    from benchmarks.runner import run_task
+    from keras_linformer.training.data import read_labeled
+
+    size = QUICK if args.quick else FULL
+    texts, labels = read_labeled(args.data)
+    if size["max_texts"]:
+        texts, labels = texts[: size["max_texts"]], labels[: size["max_texts"]]
+    limit = (args.memory_limit_gib or 0) * 2**30 or machine_memory_bytes()
+    counts_by_n, results = {}, []
+    for label, attention, projection, n in CELLS:
+        if args.quick:
+            n //= QUICK_LENGTH_DIVISOR
+        if n not in counts_by_n:
+            counts_by_n[n] = epoch_batch_lengths(
+                texts, labels, n, size["batch_size"]
+            )
+            print(f"n={n}: batches of one epoch by length {counts_by_n[n]}")
+        counts = counts_by_n[n]
+        result = dict(label=label, n=n, counts=counts)
+        need = attention_probabilities_bytes(size, n, max(counts))
+        if attention == "standard" and need > limit:
+            result["reason"] = (
+                f"its attention probabilities alone need {need / 2**30:.0f} "
+                f"GiB, over the {limit / 2**30:.0f} GiB here"
+            )
+        else:
+            result.update(
+                run_task(
+                    dict(
+                        task="long_documents",
+                        attention=attention,
+                        projection=projection,
+                        n=n,
+                        size=size,
+                        lengths=list(counts),
+                        repeats=size["repeats"],
+                    )
+                )
+            )
+            if "error" in result:
+                result["reason"] = result["error"]
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    print()
+    print(table(results))
+    if args.out:
+        from keras_linformer.artifacts import write_text_atomic
+
+        write_text_atomic(
+            args.out,
+            json.dumps(dict(settings=size, results=results), indent=2),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
