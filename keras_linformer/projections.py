@@ -1,25 +1,7 @@
-"""The projection kinds and sharing modes of Linformer's E and F, as data.
+"""The projection kinds and sharing modes of Linformer's E and F: declared
+in the top-level `keras_linformer_options` (which the command line reads
+without Keras), re-exported and validated here."""
 
-What each kind *is* is declared in one place, `PROJECTION_KINDS` of the
-top-level module `keras_linformer_options` (re-exported here), so that
-adding a kind is one entry there (plus its computation in
-`SequenceProjection`). Plain Python, without Keras: the command line reads
-the choices from `keras_linformer_options` before it imports anything
-heavy.
-
-Example:
-
->>> projection_kind("max").windowed
-True
->>> projection_kind("pool")
-Traceback (most recent call last):
-...
-ValueError: Unknown `projection`: 'pool'. Expected one of ...
-"""
-
-# The kinds themselves are data in the top-level `keras_linformer_options`
-# (standard library only), which the command line reads without importing
-# this package (whose `__init__` imports Keras).
 from keras_linformer_options import DEFAULT_PROJECTION
 from keras_linformer_options import PROJECTION_KINDS
 from keras_linformer_options import PROJECTIONS
@@ -32,18 +14,23 @@ __all__ = [
     "PROJECTION_KINDS",
     "SHARING_MODES",
     "ProjectionKind",
+    "check_positive_int",
     "projection_kind",
     "validate_projection",
     "validate_sharing",
 ]
 
 
-def projection_kind(name):
-    """The `ProjectionKind` named `name`.
+def check_positive_int(name, value):
+    """Raises a `ValueError` naming `name` unless `value` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
 
-    Raises:
-        ValueError: naming `name` and the known kinds.
-    """
+
+def projection_kind(name):
+    """The `ProjectionKind` named `name`; a `ValueError` if none is."""
     if name not in PROJECTION_KINDS:
         raise ValueError(
             f"Unknown `projection`: {name!r}. Expected one of {PROJECTIONS}."
@@ -66,11 +53,6 @@ def validate_projection(
     is accepted: n and k positive integers, k <= n, a known kind (and
     sharing mode, where given), and n divisible by k for a windowed kind.
 
-    The one check of these arguments: every constructor that takes them
-    (`SequenceProjection`, `LinformerAttention`, `LinformerEncoder`,
-    `LinformerBackbone`) calls it, so that each refuses the same values
-    with the same message, at construction.
-
     Example:
 
     >>> validate_projection(512, 128, "sliding_max", "headwise")
@@ -79,15 +61,8 @@ def validate_projection(
     ...
     ValueError: `projection='max'` has k windows of n / k positions, ...
     """
-    for name, value in (
-        ("sequence_length", sequence_length),
-        ("projected_dim", projected_dim),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer. Received: "
-                f"{name}={value!r}"
-            )
+    check_positive_int("sequence_length", sequence_length)
+    check_positive_int("projected_dim", projected_dim)
     kind = projection_kind(projection)
     if sharing is not None:
         validate_sharing(sharing)
@@ -102,7 +77,6 @@ def validate_projection(
             f"`projection={projection!r}` has k windows of n / k positions, "
             "so `sequence_length` (n) must be divisible by `projected_dim` "
             f"(k). Received: sequence_length={sequence_length}, "
-            f"projected_dim={projected_dim}, which does not divide it. For "
-            'such n and k use `projection="linear"` (a learned (n, k) '
-            "matrix), or a k that divides n."
+            f"projected_dim={projected_dim}. Use a k that divides n, or "
+            '`projection="linear"`.'
         )

@@ -1,49 +1,34 @@
 """Linformer encoder block: Linformer attention + feed-forward."""
 
 import keras
+from keras import initializers
 from keras import ops
 
 from keras_linformer.layers.linformer_attention import LinformerAttention
 from keras_linformer.layers.linformer_attention import _clone_initializer
+from keras_linformer.layers.linformer_attention import attention_output_spec
 from keras_linformer.layers.linformer_attention import validate_attention_args
-from keras_linformer.layers.projection_sharing import (
-    deserialize_shared_projection,
-)
-from keras_linformer.layers.projection_sharing import (
-    serialize_shared_projection,
-)
+from keras_linformer.layers.projection_sharing import SharedProjectionMixin
 from keras_linformer.layers.sequence_projection import check_sequence_length
 from keras_linformer.projections import DEFAULT_PROJECTION
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-class LinformerEncoder(keras.layers.Layer):
+class LinformerEncoder(SharedProjectionMixin, keras.layers.Layer):
     """A Transformer encoder block whose self-attention is Linformer's.
 
-    Same constructor and call arguments as
-    `keras_hub.layers.TransformerEncoder`, and the same sublayer names (so
-    weights carry over from a standard encoder), plus the Linformer
-    arguments `sequence_length`, `projected_dim`, `projection`, `sharing`
-    and `shared_projection` described in `LinformerAttention`.
+    Same arguments and sublayer names as `keras_hub.layers.TransformerEncoder`
+    (so weights carry over from a standard encoder), plus the Linformer
+    arguments of `LinformerAttention`.
 
     Args:
         intermediate_dim: int. Hidden size of the feed-forward network.
         num_heads: int. Number of attention heads.
-        sequence_length: int. n, the longest input length accepted.
-        projected_dim: int. k, the projected length of keys and values.
-        projection: string. `"sliding_max"` (the default), `"max"`,
-            `"mean"`, `"conv"` or the paper's `"linear"`; see
-            `SequenceProjection`.
-        sharing: string. `"none"`, `"headwise"`, `"key_value"` or
-            `"layerwise"`.
-        shared_projection: a `SequenceProjection` shared by several layers
-            (with `sharing="layerwise"`).
-        dropout: float. Dropout rate for attention and feed-forward.
-        activation: activation of the feed-forward network.
-        layer_norm_epsilon: float. Epsilon of the layer normalizations.
-        kernel_initializer: initializer for dense kernels.
-        bias_initializer: initializer for dense biases.
-        projection_initializer: initializer for E and F.
+        sequence_length, projected_dim, projection, sharing,
+        shared_projection, projection_initializer: as in
+            `LinformerAttention`.
+        dropout, activation, layer_norm_epsilon, kernel_initializer,
+        bias_initializer: as in `keras_hub.layers.TransformerEncoder`.
         normalize_first: bool. Pre-norm (`True`) or post-norm (`False`,
             as in BERT and RoBERTa).
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
@@ -51,15 +36,14 @@ class LinformerEncoder(keras.layers.Layer):
 
     Call arguments:
         inputs: tensor of shape `(batch, L, hidden_dim)`, `L <= n`.
-        padding_mask: tensor of shape `(batch, L)`, nonzero (true) at
-            real positions.
+        padding_mask: `(batch, L)`, nonzero (true) at real positions.
         attention_mask: refused (see `LinformerAttention`).
         training: Python boolean, whether dropout is active.
-        return_attention_scores: bool. Also return the `(batch, heads, L, k)`
-            attention weights.
+        return_attention_scores: bool. Also return the attention weights.
 
     Returns:
-        A tensor of the same shape as `inputs`.
+        A tensor of the same shape as `inputs` and, if
+        `return_attention_scores`, the `(batch, heads, L, k)` weights.
 
     Example:
 
@@ -109,13 +93,9 @@ class LinformerEncoder(keras.layers.Layer):
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.projection_initializer = (
-            keras.initializers.get(projection_initializer)
-            if projection_initializer
-            else None
-        )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.projection_initializer = initializers.get(projection_initializer)
         self.normalize_first = normalize_first
         self.supports_masking = True
 
@@ -124,9 +104,8 @@ class LinformerEncoder(keras.layers.Layer):
         key_dim = int(hidden_dim // self.num_heads)
         if key_dim == 0:
             raise ValueError(
-                "Attention `key_dim` computed cannot be zero. "
-                f"The `hidden_dim` value of {hidden_dim} has to be equal to "
-                f"or greater than `num_heads` value of {self.num_heads}."
+                f"The hidden size ({hidden_dim}) must be at least `num_heads` "
+                f"({self.num_heads}), so that each head has a `key_dim`."
             )
         self._self_attention_layer = LinformerAttention(
             num_heads=self.num_heads,
@@ -137,8 +116,8 @@ class LinformerEncoder(keras.layers.Layer):
             sharing=self.sharing,
             shared_projection=self.shared_projection,
             dropout=self.dropout,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
             projection_initializer=self.projection_initializer,
             dtype=self.dtype_policy,
             name="self_attention_layer",
@@ -223,14 +202,9 @@ class LinformerEncoder(keras.layers.Layer):
         residual = x
         if self.normalize_first:
             x = self._feedforward_layer_norm(x)
-        # On (batch * L, d) rows the dense layers are 2-D matmuls that
-        # TensorFlow fuses with the bias and activation: in float32 that
-        # keeps fewer copies of the (L x intermediate_dim) activation than
-        # 3-D inputs (64 against 100 MiB at L = 4096). In bfloat16 on CPU
-        # the fused oneDNN kernel adds a float32 buffer of its output (95
-        # against 50 MiB), but the unfused 3-D path made a Linformer layer
-        # 24 to 56% slower there, so rows it is for every dtype
-        # (BENCHMARKS.md, "Mixed precision").
+        # On (batch * L, d) rows TensorFlow fuses the matmul, bias and
+        # activation, which holds fewer copies of the (L x intermediate_dim)
+        # activation than 3-D inputs (docs/design.md, "Models").
         sequence_shape = ops.shape(x)
         x = ops.reshape(x, (-1, sequence_shape[-1]))
         x = self._feedforward_intermediate_dense(x)
@@ -251,62 +225,31 @@ class LinformerEncoder(keras.layers.Layer):
     def compute_output_spec(
         self, inputs, padding_mask=None, return_attention_scores=False, **kwargs
     ):
-        # Refuse a too long input when the functional model is built, as
-        # `LinformerAttention` does, not only when it is first run.
+        # Refuse a too long input when the functional model is built.
         check_sequence_length(inputs.shape[1], self.sequence_length, self.name)
-        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if return_attention_scores:
-            scores_shape = (
-                inputs.shape[0],
-                self.num_heads,
-                inputs.shape[1],
-                self.projected_dim,
-            )
-            return outputs, keras.KerasTensor(
-                scores_shape, dtype=self.compute_dtype
-            )
-        return outputs
+        return attention_output_spec(
+            self, inputs.shape, return_attention_scores
+        )
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "sequence_length": self.sequence_length,
-                "projected_dim": self.projected_dim,
-                "projection": self.projection,
-                "sharing": self.sharing,
-                # Plain data; the layers of one model share one projection
-                # again when read back (projection_sharing.py).
-                "shared_projection": (
-                    serialize_shared_projection(self.shared_projection)
-                    if self.shared_projection is not None
-                    else None
-                ),
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "projection_initializer": (
-                    keras.initializers.serialize(self.projection_initializer)
-                    if self.projection_initializer
-                    else None
-                ),
-                "normalize_first": self.normalize_first,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["shared_projection"] = deserialize_shared_projection(
-            config.get("shared_projection"), config.get("name")
-        )
-        return cls(**config)
+        base_config = super().get_config()
+        config = {
+            "intermediate_dim": self.intermediate_dim,
+            "num_heads": self.num_heads,
+            "sequence_length": self.sequence_length,
+            "projected_dim": self.projected_dim,
+            "projection": self.projection,
+            "sharing": self.sharing,
+            "dropout": self.dropout,
+            "activation": keras.activations.serialize(self.activation),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "kernel_initializer": initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "projection_initializer": initializers.serialize(
+                self.projection_initializer
+            ),
+            "normalize_first": self.normalize_first,
+        }
+        return {**base_config, **config}

@@ -1,25 +1,18 @@
 """Layerwise sharing: one `SequenceProjection` held by several layers stays
 one object, so one E, when the layers' configs are read back.
 
-A layer writes the projection it shares into its config as plain data: the
-nested config of `keras.saving.serialize_keras_object` (as keras_hub's
-`MaskedLMHead` writes its `token_embedding`) and a share key naming the
-object. Keras's `.keras` loading would re-share a nested object by itself,
-but `model_from_json` and `clone_model` read each layer's config on its own,
-with nothing that spans the model. So the sharing is re-created from the
-configs: the layers of one model have unique names, so the first layer that
-reads a share key creates the projection and the model's other layers reuse
-it, while a layer name that comes again under the same key is a new read of
-the configs (a second load or clone), which gets a projection of its own. A
-clone therefore never shares the original's E.
+A layer's config holds the projection's Keras config and a share key.
+`model_from_json` and `clone_model` read each layer's config on its own, so
+the first layer that reads a key creates the projection and the model's
+other layers (of unique names) reuse it; a layer name that comes again
+under the key is a new read (a second load or clone), which gets a
+projection of its own, so a clone never shares the original's E.
 
 Example:
 
 >>> from keras_linformer.layers import SequenceProjection
 >>> shared = SequenceProjection(sequence_length=16, projected_dim=4)
 >>> config = serialize_shared_projection(shared)
->>> sorted(config)
-['config', 'share_key']
 >>> first = deserialize_shared_projection(config, "attention_0")
 >>> first is deserialize_shared_projection(config, "attention_1")
 True
@@ -33,17 +26,19 @@ import weakref
 
 import keras
 
-# projection -> its share key. Weak, as `_READ`: neither keeps a discarded
-# model's projection alive.
+# projection -> its share key; share key -> (a weak reference to the
+# projection last read under it, the names of the layers that took it).
+# Neither keeps a discarded model's projection alive.
 _KEYS = weakref.WeakKeyDictionary()
-# share key -> (the projection last read under it, the names of the layers
-# that took it).
 _READ = {}
 _LOCK = threading.Lock()
 
 
 def serialize_shared_projection(projection):
-    """Plain-data config of a shared projection, with its share key."""
+    """Plain-data config of a shared projection (or `None`), with its share
+    key."""
+    if projection is None:
+        return None
     with _LOCK:
         key = _KEYS.setdefault(projection, uuid.uuid4().hex)
     return {
@@ -70,3 +65,23 @@ def deserialize_shared_projection(config, layer_name):
             _READ[key] = (weakref.ref(projection), takers)
         takers.add(layer_name)
         return projection
+
+
+class SharedProjectionMixin:
+    """For a layer that takes a `shared_projection`: writes it into the
+    config as plain data, and reads it back shared, as described above."""
+
+    def get_config(self):
+        config = super().get_config()
+        config["shared_projection"] = serialize_shared_projection(
+            self.shared_projection
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["shared_projection"] = deserialize_shared_projection(
+            config.get("shared_projection"), config.get("name")
+        )
+        return cls(**config)

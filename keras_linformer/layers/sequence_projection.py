@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_linformer.projections import DEFAULT_PROJECTION
+from keras_linformer.projections import check_positive_int
 from keras_linformer.projections import projection_kind
 from keras_linformer.projections import validate_projection
 
@@ -13,29 +14,10 @@ from keras_linformer.projections import validate_projection
 def check_sequence_length(length, limit, owner, argument="sequence_length"):
     """Refuses an input of `length` positions where at most `limit` fit.
 
-    The one check of an input's length, for the layers and the backbone.
-    `length` is a static length (an int, or `None` where unknown) or, in a
-    TensorFlow graph of unknown length, a scalar tensor: then the check is a
-    `tf.debugging.assert_less_equal` and the returned length depends on it,
-    so that every op that slices E or pads to n runs after the check (only
-    TensorFlow traces graphs of unknown length; JAX and PyTorch see
-    concrete shapes).
-
-    Args:
-        length: int, `None` or scalar tensor. The input's length L.
-        limit: int. The longest input accepted (n).
-        owner: string. The name of the layer or model, for the message.
-        argument: string. The name of `limit` in the owner's arguments.
-
-    Returns:
-        `length`, made to depend on the check where it is a tensor.
-
-    Example:
-
-    >>> check_sequence_length(20, 16, "attention")
-    Traceback (most recent call last):
-    ...
-    ValueError: Input sequence length 20 is longer than sequence_length=16, ...
+    `length` is an int, `None` (unknown: not checked) or, in a TensorFlow
+    graph of unknown length, a scalar tensor: then the returned length
+    depends on a `tf.debugging.assert_less_equal`, so that every op that
+    slices E or pads to n runs after the check.
     """
     message = (
         f"is longer than {argument}={limit}, the longest input that "
@@ -59,8 +41,7 @@ def check_sequence_length(length, limit, owner, argument="sequence_length"):
 
 
 def check_padding_mask(mask_shape, inputs_shape, inputs_name="inputs"):
-    """Refuses a padding mask whose (batch, L) is not the inputs' own,
-    naming both shapes (where a dimension is unknown it is not compared)."""
+    """Refuses a padding mask whose known (batch, L) is not the inputs'."""
     mask_shape, inputs_shape = tuple(mask_shape), tuple(inputs_shape)
     mismatch = len(mask_shape) != 2 or any(
         a is not None and b is not None and a != b
@@ -78,47 +59,32 @@ def check_padding_mask(mask_shape, inputs_shape, inputs_name="inputs"):
 class SequenceProjection(keras.layers.Layer):
     """Projects a sequence along its length from L <= n positions to k slots.
 
-    This is Linformer's E (for keys) and F (for values). Given inputs of
-    shape `(batch, L, ...)` and a padding mask, padded rows are removed
-    (selected away, so that no value there, NaN or inf included, reaches
-    a slot) and the sequence axis is reduced to `projected_dim` slots:
+    This is Linformer's E (for keys) and F (for values). Padded rows are
+    selected away first, so that no value there (NaN or inf included)
+    reaches a slot. The kinds:
 
-    - `"linear"`: a learned `(n, k)` matrix E; an input of length L < n uses
-      its first L rows: `out = E[:L]^T (M * x)`. The paper's projection.
-      Its output scale grows as `sqrt(L_real / n)` with the number of real
-      positions L_real, so short padded documents give small keys and
-      values. n need not be divisible by k.
+    - `"linear"`: the paper's learned `(n, k)` matrix E, of which an input
+      of length L uses the first L rows. Its output shrinks as
+      `sqrt(L_real / n)` with the number L_real of real positions.
     - `"mean"` / `"max"`: pooling over consecutive windows of `n / k`
-      positions, padded positions excluded; no weights.
-    - `"sliding_max"` (the default): `"max"` over k windows of `w = n / k`
-      consecutive real positions whose starts are spread evenly over the
-      document: slot j covers the real positions of rank `[s_j, s_j + w)`
-      with `s_j = floor(j (L_real - w) / (k - 1))`. On a full block the
-      windows are `"max"`'s; a shorter document still fills all k slots,
-      with overlapping windows of the same width (so the same statistics:
-      a maximum over w positions) instead of leaving `k (1 - L_real / n)`
-      slots to padding.
-    - `"conv"`: a 1-D convolution along the sequence with kernel size and
-      stride `n / k`, one kernel weight per window position, shared by all
-      features (so E stays an `(n, k)` matrix, block-diagonal).
+      positions, padding excluded.
+    - `"sliding_max"` (the default): `"max"` over k windows of `n / k` real
+      positions, their starts spread evenly over the document, so that a
+      short document still fills all k slots.
+    - `"conv"`: a 1-D convolution with kernel size and stride `n / k`, one
+      weight per window position, shared by all features.
 
-    The windowed kinds (all but `"linear"`) need n divisible by k. With
-    `num_heads` set, the layer holds one matrix (or convolution kernel) per
-    head and expects inputs of shape `(batch, L, num_heads, dim)`. Pass one
-    instance to several `LinformerAttention` layers to share it across
-    layers (the paper's layerwise sharing).
+    All kinds but `"linear"` need n divisible by k.
 
     Args:
         sequence_length: int. n, the longest input length accepted.
         projected_dim: int. k, the number of slots after projection.
-        projection: string. One of `"linear"`, `"mean"`, `"max"`, `"conv"`,
-            `"sliding_max"` (the default).
-        num_heads: int or `None`. If set, one projection per head.
+        projection: string. One of the kinds above.
+        num_heads: int or `None`. If set, one projection per head, on
+            inputs of shape `(batch, L, num_heads, dim)`.
         initializer: initializer for the matrix (`"linear"`) or the
-            convolution kernel (`"conv"`). Defaults to a truncated normal
-            with standard deviation `1 / sqrt(positions per slot)` (n for
-            `"linear"`, n / k for `"conv"`), so the norm of projected
-            vectors does not grow with n.
+            convolution kernel (`"conv"`). The default keeps the norm of
+            projected vectors from growing with n.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `dtype` etc.
 
@@ -128,14 +94,10 @@ class SequenceProjection(keras.layers.Layer):
             at real positions, 0 at padded ones.
 
     Returns:
-        A tuple `(projected, slot_mask)`: `projected` has shape
-        `(batch, k, ...)`; `slot_mask` is a boolean tensor of shape
-        `(batch, k)`, or `(batch, num_heads, k)` with `num_heads` set, that
-        is true where at least one real position has a nonzero weight into
-        the slot. The rule is the same for every kind: a dense learned
-        matrix masks nothing (unless the whole row is padding); an identity
-        matrix at k = n, or a pooling window over padding only, masks the
-        slot.
+        A tuple `(projected, slot_mask)`: `projected` of shape
+        `(batch, k, ...)`, and a boolean `slot_mask` of shape `(batch, k)`
+        (or `(batch, num_heads, k)`), true where a real position has a
+        nonzero weight into the slot.
 
     Example:
 
@@ -158,66 +120,53 @@ class SequenceProjection(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         validate_projection(sequence_length, projected_dim, projection)
-        if num_heads is not None and (
-            isinstance(num_heads, bool)
-            or not isinstance(num_heads, int)
-            or num_heads < 1
-        ):
-            raise ValueError(
-                "`num_heads` must be None or a positive integer. "
-                f"Received: num_heads={num_heads!r}"
-            )
+        if num_heads is not None:
+            check_positive_int("num_heads", num_heads)
         self.sequence_length = sequence_length
         self.projected_dim = projected_dim
         self.projection = projection
         self.kind = projection_kind(projection)
         self.num_heads = num_heads
         self.pool_size = sequence_length // projected_dim
-        self.initializer = (
-            keras.initializers.get(initializer) if initializer else None
-        )
+        self.initializer = keras.initializers.get(initializer)
 
     def build(self, inputs_shape=None, padding_mask_shape=None):
         if not self.kind.weightless:
             if self.kind.matrix:
                 shape = (self.sequence_length, self.projected_dim)
-                fan_in = self.sequence_length
             else:  # conv: one weight per window position
                 shape = (self.pool_size,)
-                fan_in = self.pool_size
+            # Standard deviation 1 / sqrt(positions per slot).
+            default = keras.initializers.TruncatedNormal(
+                stddev=1 / math.sqrt(shape[0])
+            )
             if self.num_heads is not None:
                 shape = (self.num_heads,) + shape
-            default = keras.initializers.TruncatedNormal(
-                stddev=1 / math.sqrt(fan_in)
-            )
             self.kernel = self.add_weight(
                 name="kernel",
                 shape=shape,
                 initializer=self.initializer or default,
-                trainable=True,
             )
         self.built = True
 
-    def _check_inputs(self, inputs_shape, padding_mask_shape=None):
+    def _check_inputs(self, inputs, padding_mask):
+        inputs_shape = inputs.shape
         check_sequence_length(inputs_shape[1], self.sequence_length, self.name)
         if self.num_heads is not None and (
             len(inputs_shape) != 4 or inputs_shape[2] != self.num_heads
         ):
             raise ValueError(
-                f"{self.name} holds one projection per head (num_heads="
-                f"{self.num_heads}) and expects inputs of shape (batch, L, "
-                f"{self.num_heads}, dim). Received: "
-                f"shape={tuple(inputs_shape)}"
+                f"{self.name} has num_heads={self.num_heads}: it expects "
+                f"inputs of shape (batch, L, {self.num_heads}, dim). "
+                f"Received: shape={tuple(inputs_shape)}"
             )
-        if padding_mask_shape is not None:
-            check_padding_mask(padding_mask_shape, inputs_shape)
+        if padding_mask is not None:
+            check_padding_mask(padding_mask.shape, inputs_shape)
 
     def call(self, inputs, padding_mask=None):
         if padding_mask is not None:
             padding_mask = ops.convert_to_tensor(padding_mask)
-        self._check_inputs(
-            inputs.shape, None if padding_mask is None else padding_mask.shape
-        )
+        self._check_inputs(inputs, padding_mask)
         batch_size = ops.shape(inputs)[0]
         length = check_sequence_length(
             ops.shape(inputs)[1], self.sequence_length, self.name
@@ -225,10 +174,8 @@ class SequenceProjection(keras.layers.Layer):
         if padding_mask is None:
             real = ops.ones((batch_size, length), dtype="bool")
         else:
-            # Any nonzero value means "real".
             real = ops.not_equal(padding_mask, 0)
-        # Remove padded rows first, so that they never reach a slot: a
-        # select, not a product, so that NaN or inf there goes too.
+        # A select, not a product, so that NaN or inf in padding goes too.
         feature_axes = len(inputs.shape) - 2
         feature_ones = (1,) * feature_axes
         inputs = ops.where(
@@ -284,14 +231,12 @@ class SequenceProjection(keras.layers.Layer):
         (k - 1))` (0 where L_real <= w)."""
         if isinstance(length, int) and length > 0:
             return self._gather_sliding_windows(inputs, real, length)
-        # L = 0 (an empty request to a server) leaves the gather no row to
-        # read: all slots are empty then. A branch, not a padding row, so
-        # that nonempty inputs are not copied on every call.
+        # L = 0 leaves the gather no row to read: all slots are empty. A
+        # branch, not a padding row, so that inputs are not copied.
         batch_size, k = ops.shape(inputs)[0], self.projected_dim
+        feature_shape = tuple(ops.shape(inputs)[2:])
         empty = (
-            ops.zeros(
-                (batch_size, k) + tuple(ops.shape(inputs)[2:]), inputs.dtype
-            ),
+            ops.zeros((batch_size, k) + feature_shape, inputs.dtype),
             ops.zeros((batch_size, k), "bool"),
         )
         if isinstance(length, int):
@@ -310,9 +255,7 @@ class SequenceProjection(keras.layers.Layer):
         k, w = self.projected_dim, self.pool_size
         count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
         # Each example's rows start at `offsets` in the flattened batch.
-        offsets = ops.expand_dims(
-            ops.arange(batch_size, dtype="int32") * length, 1
-        )
+        offsets = ops.arange(batch_size, dtype="int32")[:, None] * length
         # The positions in rank order, real ones first, each group in order,
         # as rows of the flattened batch.
         positions = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
@@ -321,8 +264,7 @@ class SequenceProjection(keras.layers.Layer):
         # int32: exact while n k < 2**31.
         spread = ops.maximum(count - w, 0)
         starts = ops.floor_divide(
-            ops.expand_dims(ops.arange(k, dtype="int32"), 0) * spread,
-            max(k - 1, 1),
+            ops.arange(k, dtype="int32")[None, :] * spread, max(k - 1, 1)
         )
         ranks = ops.expand_dims(starts, 2) + ops.arange(w, dtype="int32")
         valid = ranks < ops.expand_dims(count, 2)  # (batch, k, w)
@@ -341,7 +283,7 @@ class SequenceProjection(keras.layers.Layer):
         return projected, slot_mask
 
     def _project_windows(self, inputs, mask, length, feature_axes):
-        """Pooling and convolution: windows of `pool_size` positions."""
+        """`"mean"`, `"max"` and `"conv"`: windows of `pool_size` positions."""
         batch_size = ops.shape(inputs)[0]
         feature_shape = tuple(ops.shape(inputs)[2:])
         feature_ones = (1,) * feature_axes
@@ -381,18 +323,14 @@ class SequenceProjection(keras.layers.Layer):
         return projected, slot_mask
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
-        batch_size = inputs_shape[0]
-        projected_shape = (batch_size, self.projected_dim) + tuple(
-            inputs_shape[2:]
-        )
+        batch_size, k = inputs_shape[0], self.projected_dim
+        projected_shape = (batch_size, k) + tuple(inputs_shape[2:])
         if self.num_heads is None:
-            return projected_shape, (batch_size, self.projected_dim)
-        return projected_shape, (batch_size, self.num_heads, self.projected_dim)
+            return projected_shape, (batch_size, k)
+        return projected_shape, (batch_size, self.num_heads, k)
 
     def compute_output_spec(self, inputs, padding_mask=None):
-        self._check_inputs(
-            inputs.shape, None if padding_mask is None else padding_mask.shape
-        )
+        self._check_inputs(inputs, padding_mask)
         projected_shape, slot_shape = self.compute_output_shape(inputs.shape)
         return (
             keras.KerasTensor(projected_shape, dtype=self.compute_dtype),
@@ -400,19 +338,15 @@ class SequenceProjection(keras.layers.Layer):
         )
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sequence_length": self.sequence_length,
-                "projected_dim": self.projected_dim,
-                "projection": self.projection,
-                "num_heads": self.num_heads,
-                "initializer": keras.initializers.serialize(self.initializer)
-                if self.initializer
-                else None,
-            }
-        )
-        return config
+        base_config = super().get_config()
+        config = {
+            "sequence_length": self.sequence_length,
+            "projected_dim": self.projected_dim,
+            "projection": self.projection,
+            "num_heads": self.num_heads,
+            "initializer": keras.initializers.serialize(self.initializer),
+        }
+        return {**base_config, **config}
 
 
 def _masked_max(windows, real):

@@ -532,18 +532,16 @@ def test_defaults():
     assert layer.sharing == "headwise"
 
 
-def test_docstring_names_the_projected_first_kinds():
-    """The docstring says which kinds are projected before the dense layers:
-    those whose `projection_kind(name).linear` is true."""
-    doc = " ".join(LinformerAttention.__doc__.split())
-    linear = [p for p in PROJECTIONS if PROJECTION_KINDS[p].linear]
-    named = " and ".join(
-        [", ".join(f'`"{p}"`' for p in linear[:-1]), f'`"{linear[-1]}"`']
-    )
-    assert f"is true: {named})" in doc, named
+def test_linear_kinds_are_projected_first():
+    """Keys and values are projected before the dense layers for the kinds
+    whose `projection_kind(name).linear` is true, with any sharing but
+    `"none"`."""
     for projection in PROJECTIONS:
-        layer = make_layer("headwise", projection)
-        assert layer._project_inputs_first == (projection in linear)
+        linear = PROJECTION_KINDS[projection].linear
+        assert (
+            make_layer("headwise", projection)._project_inputs_first == linear
+        )
+        assert not make_layer("none", projection)._project_inputs_first
 
 
 @pytest.mark.parametrize(
@@ -572,14 +570,14 @@ def test_docstring_names_the_projected_first_kinds():
                     N, 8, projection="linear"
                 ),
             },
-            r"\(16, 4, 'linear'\).*\(16, 8, 'linear'\)",
+            r"\(16, 4, 'linear', None\).*\(16, 8, 'linear', None\)",
         ),
         (
             {
                 "sharing": "layerwise",
                 "shared_projection": SequenceProjection(N, K, num_heads=2),
             },
-            r"num_heads=2",
+            r"num_heads\) = \(16, 4, 'sliding_max', None\).*, 2\)",
         ),
     ],
 )
