@@ -1,14 +1,12 @@
-"""Training: the recipes behind the command line, and distribution utilities.
+"""Training: the jobs of the command line, and distribution utilities.
 
 - `pretrain`, `finetune`, `evaluate` and their `ModelConfig`: the jobs of
-  `keras-linformer pretrain | finetune | evaluate`, as Python functions.
-- `get_strategy`, `check_global_batch_size`, `STRATEGIES`: the
-  `tf.distribute` strategy of `--strategy`.
+  `keras-linformer pretrain | finetune | evaluate`.
+- `get_strategy`, `check_global_batch_size`, `STRATEGIES`: `--strategy`.
 - `fit_resumable`: `model.fit` that checkpoints every N steps and resumes.
 - `atomic_directory`: writing an artifact so that it is never half-written.
-- `AdamW`, `SGD` (registered): clipping the gradient of the global batch on
-  any number of replicas; `LinearWarmup` (registered): a learning-rate
-  warmup in front of any schedule.
+- `AdamW`, `SGD`: clip the gradient of the global batch on any number of
+  replicas; `LinearWarmup`: a learning-rate warmup before any schedule.
 
 Example:
 

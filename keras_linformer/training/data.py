@@ -23,38 +23,24 @@ def _check_file(path):
         raise ValueError(f"Expected a file, but '{path}' is a directory.")
 
 
-def _not_utf8_error(path, number, offset, raw, error):
-    """The error for line `number` (bytes `raw`, starting at byte `offset`
-    of the file) where decoding failed with `error`."""
-    bad = raw[error.start : error.start + 1]
-    return ValueError(
-        f"{path}, line {number}: not valid UTF-8 (byte 0x{bad.hex()} at "
-        f"byte offset {offset + error.start} of the file). keras-linformer "
-        "reads UTF-8 text only; convert the file first, e.g. "
-        f"`iconv -f latin1 -t utf-8 '{path}' > converted.txt` (use the "
-        "file's real encoding for -f)."
-    )
-
-
 def _utf8_lines(path):
-    """Yields `(line number, line)` of a UTF-8 text file: each line with its
-    line end (lines end at newline bytes), a leading byte-order mark
-    removed.
-
-    Raises:
-        ValueError: at the first byte that is not valid UTF-8, naming the
-            file, the line and the byte offset (every reader of this module
-            refuses such files instead of replacing bytes, so a vocabulary
-            never learns U+FFFD and a label file never loses a character
-            silently).
-    """
+    """Yields `(line number, line)` of a UTF-8 text file (a leading
+    byte-order mark removed); refuses, never replaces, invalid bytes."""
     offset = 0
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise _not_utf8_error(path, number, offset, raw, e) from None
+                bad = raw[e.start : e.start + 1]
+                raise ValueError(
+                    f"{path}, line {number}: not valid UTF-8 (byte "
+                    f"0x{bad.hex()} at byte offset {offset + e.start} of the "
+                    "file). keras-linformer reads UTF-8 text only; convert "
+                    "the file first, e.g. `iconv -f latin1 -t utf-8 "
+                    f"'{path}' > converted.txt` (use the file's real "
+                    "encoding for -f)."
+                ) from None
             if number == 1 and line.startswith("\ufeff"):
                 line = line[1:]
             offset += len(raw)
@@ -62,13 +48,11 @@ def _utf8_lines(path):
 
 
 def read_text_lines(paths):
-    """Non-empty lines of plain UTF-8 text files, in order.
-
-    Raises:
-        FileNotFoundError / ValueError: naming a missing or empty file, or
-            the file, line and byte offset of the first byte that is not
-            valid UTF-8.
-    """
+    """Non-empty lines of plain UTF-8 text files (a path, or a list), in
+    order; a missing or empty file or invalid UTF-8 raises an error naming
+    it."""
+    if isinstance(paths, str):
+        paths = [paths]
     lines = []
     for path in paths:
         _check_file(path)
@@ -84,11 +68,8 @@ def read_text_lines(paths):
 
 
 def group_lines(lines, words_per_sample):
-    """Joins consecutive lines into samples of about `words_per_sample` words.
-
-    Short lines (a play's verse, a list) make poor masked-LM samples on their
-    own; grouping fills the sequence length the way documents would.
-    """
+    """Joins consecutive lines into samples of about `words_per_sample`
+    words, so that short lines (a play's verse) fill the sequence length."""
     samples, current, count = [], [], 0
     for line in lines:
         current.append(line)
@@ -135,20 +116,13 @@ def _json_kind(value):
 def read_labeled(path, return_line_numbers=False):
     """Texts and integer labels from a UTF-8 JSONL or TSV file.
 
-    JSONL: one object per line with `text` (or `sentence`), a string, and
-    `label`, a JSON integer (an integral number such as `1.0` is taken as
-    that integer). TSV: a header with `sentence` (or `text`) and `label`
-    columns, as GLUE; labels are decimal integers (`0`, `1`, ...). Labels
-    are class indices: 0 or more. Empty lines of a JSONL file are skipped.
-
-    Nothing is coerced: a label such as `1.7`, `true`, `"1"`, `NaN` or
-    `Infinity`, a `null` text, a line that is not a JSON object, or bytes
-    that are not UTF-8 are refused, naming the file, line and value.
-    Whether the labels fit the classifier's classes is the caller's check
-    (`check_labels`, with the line numbers this returns).
-
     Args:
-        path: a `.jsonl` / `.json` or `.tsv` / `.txt` file.
+        path: a `.jsonl` / `.json` file, one object per line with `text`
+            (or `sentence`) and `label`, a JSON integer (`1.0` is taken as
+            1); or a `.tsv` / `.txt` file with a header naming `sentence`
+            (or `text`) and `label`, a decimal integer. Labels are class
+            indices (0, 1, ...); nothing is coerced (`1.7`, `true` or `"1"`
+            is refused).
         return_line_numbers: also return the line number of each example
             (1-based; in a TSV file the header is line 1).
 
@@ -182,14 +156,9 @@ def _read_jsonl(path):
             continue
         where = f"{path}, line {number}"
         try:
-            record = json.loads(line, parse_constant=_no_constant)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e}).") from e
-        except _NonFiniteNumber as e:
-            raise ValueError(
-                f"{where}: {e.args[0]} is not a JSON number; labels are "
-                "integers, texts strings."
-            ) from None
+            record = json.loads(line, parse_constant=_refuse_constant)
+        except ValueError as e:  # Also json.JSONDecodeError.
+            raise ValueError(f"{where}: not valid JSON ({e}).") from None
         if not isinstance(record, dict):
             raise ValueError(
                 f"{where}: expected a JSON object with 'text' and 'label' "
@@ -218,12 +187,8 @@ def _read_jsonl(path):
     return examples
 
 
-class _NonFiniteNumber(Exception):
-    pass
-
-
-def _no_constant(name):
-    raise _NonFiniteNumber(name)
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _excerpt(text, limit=60):
@@ -255,16 +220,11 @@ def _check_label_value(label, where):
 
 
 def _read_tsv(path):
-    lines = _utf8_lines(path)
-    numbers = []
-
-    def text_lines():
-        for number, line in lines:
-            numbers.append(number)
-            yield line
-
+    # QUOTE_NONE: one record per line, so `line_num` is the record's line.
     reader = csv.DictReader(
-        text_lines(), delimiter="\t", quoting=csv.QUOTE_NONE
+        (line for _, line in _utf8_lines(path)),
+        delimiter="\t",
+        quoting=csv.QUOTE_NONE,
     )
     fields = reader.fieldnames or []
     text_field = "sentence" if "sentence" in fields else "text"
@@ -274,38 +234,29 @@ def _read_tsv(path):
             f"and 'label' columns; found {fields}."
         )
     examples = []
-    rows = iter(reader)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise ValueError(f"{path}, line {numbers[-1]}: {e}.") from None
-        # QUOTE_NONE: one record per line, the line just read.
-        number = numbers[-1]
-        where = f"{path}, line {number}"
-        value = row.get("label")
-        if value is None or not value.strip():
-            raise ValueError(f"{where}: no label.")
-        if not _TSV_INTEGER.match(value.strip()):
-            raise ValueError(
-                f"{where}: label {value.strip()!r} is not an integer; labels "
-                "are class indices 0, 1, 2, ..."
-            )
-        label = _check_label_value(int(value.strip()), where)
-        examples.append((row[text_field] or "", label, number))
+    try:
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            value = (row.get("label") or "").strip()
+            if not value:
+                raise ValueError(f"{where}: no label.")
+            if not _TSV_INTEGER.match(value):
+                raise ValueError(
+                    f"{where}: label {value!r} is not an integer; labels "
+                    "are class indices 0, 1, 2, ..."
+                )
+            label = _check_label_value(int(value), where)
+            examples.append((row[text_field] or "", label, reader.line_num))
+    except csv.Error as e:  # `reader.line_num` is still the last good row's.
+        number = reader.reader.line_num
+        raise ValueError(f"{path}, line {number}: {e}.") from None
     return examples
 
 
 def check_labels(path, labels, line_numbers, num_classes):
     """Raises a `ValueError` naming the file, line and value of the first
-    label outside `[0, num_classes)`.
-
-    For the labels and line numbers of `read_labeled(path,
-    return_line_numbers=True)`, before training or evaluating a classifier
-    with `num_classes` classes (a label past the last class would
-    otherwise train on garbage or fail deep inside the loss).
+    label outside `[0, num_classes)`, for the labels and line numbers of
+    `read_labeled(path, return_line_numbers=True)`.
 
     Example:
 
@@ -326,23 +277,18 @@ def check_labels(path, labels, line_numbers, num_classes):
             )
 
 
-def _shuffled_epochs(elements, size, seed):
-    """An endless stream of epochs of `elements` (a tensor, or a tuple of
-    tensors, of `size` rows), each epoch every row once, in its own order.
-
-    Epoch e is the permutation drawn with stateless ops from `(seed, e)`,
-    so the stream is the same for every iterator, run and restart (what
-    resuming needs: the second `fit` of a resumed run, or the iterator
-    that `fit` makes after pulling a first batch to build the model under
-    a strategy, sees the batches of an uninterrupted run), and an epoch is
-    an epoch: `repeat().shuffle(buffer)`, used before, mixed the epochs in
-    its buffer, so that about a third of the examples (1/e) were not seen
-    in the first epoch and others twice.
-    """
+def _examples(elements, training, seed):
+    """The rows of `elements` (a list, or a tuple of lists): once, in order,
+    for validation; for training, endless epochs, each in the order drawn
+    with stateless ops from `(seed, epoch)`, the same for every iterator,
+    run and restart."""
+    if not training:
+        return tf.data.Dataset.from_tensor_slices(elements)
     if isinstance(elements, tuple):
         elements = tuple(tf.convert_to_tensor(e) for e in elements)
     else:
         elements = tf.convert_to_tensor(elements)
+    size = tf.nest.flatten(elements)[0].shape[0]
     seed = tf.constant(seed, tf.int64)
 
     def epoch_order(epoch):
@@ -369,19 +315,10 @@ def _shuffled_epochs(elements, size, seed):
 class StatelessMasking:
     """Dynamic masked-LM masking that depends only on a seed per example.
 
-    Tokenizes and packs one text with the `preprocessor`'s tokenizer and
-    packer, then masks it as the preprocessor's `MaskedLMMaskGenerator`
-    would (the same `mask_selection_rate`, `mask_selection_length`,
-    `mask_token_rate`, `random_token_rate` and unselectable special
-    tokens), but draws every random number with stateless ops from the
-    given seed. The masks of an example therefore do not depend on what
-    ran before it, on how examples are batched, on which worker or replica
-    processes it, or on a restart: `tf_text`'s masking uses stateful
-    random ops, whose numbers change when `tf.distribute` rewrites the
-    input pipeline or splits the batches differently.
-
     Called on a scalar string and a seed of shape `(2,)`, returns
-    `(x, y, sample_weight)` as the preprocessor does for one example.
+    `(x, y, sample_weight)` as the masked-LM `preprocessor` does for one
+    example, but with stateless random ops: unlike `tf_text`'s stateful
+    masking, the masks do not depend on batching, replica or restart.
     """
 
     def __init__(self, preprocessor):
@@ -392,34 +329,28 @@ class StatelessMasking:
             )
         if getattr(preprocessor, "packer", None) is None:
             preprocessor.build(None)
-        self.tokenizer = preprocessor.tokenizer
-        self.packer = preprocessor.packer
-        self.sequence_length = preprocessor.sequence_length
-        self.selection_rate = preprocessor.mask_selection_rate
-        self.selection_length = preprocessor.mask_selection_length
-        self.mask_token_rate = preprocessor.mask_token_rate
-        self.random_token_rate = preprocessor.random_token_rate
-        self.vocabulary_size = self.tokenizer.vocabulary_size()
-        self.mask_token_id = self.tokenizer.mask_token_id
-        self.pad_token_id = self.tokenizer.pad_token_id
+        self.preprocessor = preprocessor
         self.special_token_ids = tf.constant(
-            self.tokenizer.special_token_ids, tf.int32
+            preprocessor.tokenizer.special_token_ids, tf.int32
         )
 
     def __call__(self, text, seed):
-        token_ids, _ = self.packer(self.tokenizer(text))
+        preprocessor = self.preprocessor
+        tokenizer = preprocessor.tokenizer
+        token_ids, _ = preprocessor.packer(tokenizer(text))
         token_ids = tf.cast(token_ids, tf.int32)
-        length, k = self.sequence_length, self.selection_length
+        k = preprocessor.mask_selection_length
         selectable = tf.reduce_all(
             token_ids[:, None] != self.special_token_ids[None, :], axis=1
         )
         count = tf.reduce_sum(tf.cast(selectable, tf.float32))
-        num = tf.minimum(
-            tf.cast(tf.math.ceil(count * self.selection_rate), tf.int32), k
-        )
+        selected = tf.math.ceil(count * preprocessor.mask_selection_rate)
+        num = tf.minimum(tf.cast(selected, tf.int32), k)
         seeds = tf.random.experimental.stateless_split(seed, 3)
         # A random subset of `num` selectable positions, in order.
-        scores = tf.random.stateless_uniform([length], seed=seeds[0])
+        scores = tf.random.stateless_uniform(
+            [preprocessor.sequence_length], seed=seeds[0]
+        )
         scores = tf.where(selectable, scores, 2.0)
         positions = tf.sort(tf.argsort(scores)[:num])
         original = tf.gather(token_ids, positions)
@@ -429,14 +360,15 @@ class StatelessMasking:
             [num],
             seed=seeds[2],
             minval=0,
-            maxval=self.vocabulary_size,
+            maxval=tokenizer.vocabulary_size(),
             dtype=tf.int32,
         )
+        mask_token_rate = preprocessor.mask_token_rate
         values = tf.where(
-            u < self.mask_token_rate,
-            self.mask_token_id,
+            u < mask_token_rate,
+            tokenizer.mask_token_id,
             tf.where(
-                u < self.mask_token_rate + self.random_token_rate,
+                u < mask_token_rate + preprocessor.random_token_rate,
                 random_ids,
                 original,
             ),
@@ -445,9 +377,10 @@ class StatelessMasking:
             token_ids, positions[:, None], values
         )
         padding = [[0, k - num]]
+        is_token = token_ids != tokenizer.pad_token_id
         x = {
             "token_ids": masked,
-            "padding_mask": tf.cast(token_ids != self.pad_token_id, tf.int32),
+            "padding_mask": tf.cast(is_token, tf.int32),
             "mask_positions": tf.ensure_shape(tf.pad(positions, padding), [k]),
         }
         y = tf.ensure_shape(tf.pad(original, padding), [k])
@@ -459,14 +392,9 @@ class StatelessMasking:
 
 def trim_to_bucket(sequence_length, length_buckets=DEFAULT_LENGTH_BUCKETS):
     """A `tf.data.Dataset.map` function that cuts the padding of a batch
-    down to the smallest of `bucket_lengths(n, length_buckets)` that holds
-    its longest example (`keras_linformer.length_buckets`).
-
-    Takes `(x, ...)` where `x` holds `token_ids` and `padding_mask` of
-    shape `(batch, n)`, padded at the end as the preprocessors pack; cuts
-    both, and passes the rest (labels, sample weights, `mask_positions`,
-    which point at real positions only) through. The model's outputs and
-    loss are the ones it gives on the batch padded to n.
+    `(x, ...)` down to the smallest of `bucket_lengths(n, length_buckets)`
+    that holds its longest example: `x["token_ids"]` and
+    `x["padding_mask"]` are cut, the rest passes through.
     """
     step = bucket_lengths(sequence_length, length_buckets)[0]
 
@@ -481,18 +409,9 @@ def trim_to_bucket(sequence_length, length_buckets=DEFAULT_LENGTH_BUCKETS):
 
 
 def _group_by_length(ds, batch_size, sequence_length, length_buckets):
-    """Batches of `batch_size` examples of similar length: each example
-    goes to the bucket of `bucket_lengths` that holds its real length, and
-    a bucket is emitted as a batch once full. A batch then costs about its
-    bucket's length instead of the longest of random examples (on reviews
-    of 200 to 14,000 bytes, most random batches hold one long review).
-    Deterministic for a deterministic input order, so resuming still sees
-    the batches of an uninterrupted run.
-
-    On the endless stream of epochs nothing is dropped: a bucket that is
-    not full at the end of an epoch fills with examples of the next, so an
-    epoch of steps holds every example but those still waiting in a
-    bucket (at most `batch_size - 1` a bucket), which come in the next."""
+    """Batches of `batch_size` examples from one bucket of `bucket_lengths`
+    each, emitted once full (deterministic). A bucket not full at the end
+    of an epoch fills with examples of the next."""
     boundaries = [
         length + 1 for length in bucket_lengths(sequence_length, length_buckets)
     ][:-1]
@@ -522,19 +441,12 @@ def masked_lm_dataset(
 
     Every example is masked with seeds made from `seed` and its position
     in the stream (`StatelessMasking`), so the same seed gives the same
-    batches on every run, restart (what resuming needs), worker and number
-    of replicas. Training data repeats forever, each epoch every sample
-    once in a seeded order (`_shuffled_epochs`), and drops the last
-    partial batch; validation data keeps its order and last batch, and
-    every pass over it gives the same masks. Each batch is padded only to
-    its bucket (`trim_to_bucket`; `length_buckets=1`: to n).
-
-    Validation data is not `cache()`d: its masks are the same on every
-    pass anyway, and an in-memory cache that an abandoned iterator filled
-    in part (Keras pulls one batch from a throwaway iterator before each
-    evaluation under a strategy) could serve a truncated pass: fewer
-    batches than its cardinality, "Your input ran out of data", and
-    validation metrics over part of the data.
+    batches on every run, restart, worker and number of replicas.
+    Training data repeats forever, each epoch every sample once in a
+    seeded order, and drops the last partial batch; validation data keeps
+    its order and last batch. Each batch is padded only to its bucket
+    (`trim_to_bucket`; `length_buckets=1`: to n). Not `cache()`d: a cache
+    that an abandoned iterator filled in part would serve a short pass.
     """
     masking = StatelessMasking(preprocessor)
     # Training and validation draw from different seed streams.
@@ -546,12 +458,10 @@ def masked_lm_dataset(
         )
         return masking(text, example_seed)
 
-    if training:
-        ds = _shuffled_epochs(samples, len(samples), seed)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(samples)
-    ds = ds.enumerate().map(
-        mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    ds = (
+        _examples(samples, training, seed)
+        .enumerate()
+        .map(mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     )
     if training and group_by_length:
         ds = _group_by_length(
@@ -573,28 +483,16 @@ def classification_dataset(
     length_buckets=DEFAULT_LENGTH_BUCKETS,
     group_by_length=False,
 ):
-    """Batched, preprocessed (text, label) data.
-
-    Training data repeats forever, each epoch every example once in a
-    seeded order (`_shuffled_epochs`), and drops the last partial batch;
-    validation data keeps its order and last batch (and, as in
-    `masked_lm_dataset`, is not cached). Each batch is padded only to its
-    bucket (`trim_to_bucket`); with `group_by_length`, training batches
-    hold texts of similar length (`_group_by_length`)."""
-    if training:
-        ds = _shuffled_epochs((texts, labels), len(texts), seed)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    """Batched, preprocessed (text, label) data, repeated and shuffled for
+    training, as `masked_lm_dataset`; with `group_by_length`, training
+    batches hold texts of similar length."""
+    ds = _examples((texts, labels), training, seed)
     if training and group_by_length:
         ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
         ds = _group_by_length(
             ds, batch_size, preprocessor.sequence_length, length_buckets
         )
     else:
-        if training:
-            ds = ds.batch(batch_size, drop_remainder=True)
-        else:
-            ds = ds.batch(batch_size)
-        ds = ds.map(preprocessor)
+        ds = ds.batch(batch_size, drop_remainder=training).map(preprocessor)
     ds = ds.map(trim_to_bucket(preprocessor.sequence_length, length_buckets))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,34 +1,12 @@
 """Training and evaluation loops for `MultiWorkerMirroredStrategy`.
 
-In Keras 3.15 with TensorFlow 2.21, `model.fit` and `model.evaluate` fail
-under `tf.distribute.MultiWorkerMirroredStrategy` for any dataset whose
-elements are nested (a dict of inputs, an `(x, y, sample_weight)` tuple),
-which is every dataset of the Linformer tasks:
+Under this strategy, Keras 3.15's `model.fit` and `model.evaluate` fail on
+nested batches (keras-team/keras issues 20585 and 20329), so `fit_loop` and
+`evaluate` run the model's own `train_step` / `test_step` in `strategy.run`.
 
-1. Keras' trainer (`_maybe_symbolic_build`) passes the whole nested batch
-   to `strategy.reduce`, and the collective reduction tries to convert the
-   dict to one tensor: `ValueError: Attempt to convert a value
-   ({'token_ids': PerReplica:{...}, ...}) with an unsupported type
-   (<class 'dict'>) to a Tensor.` (keras-team/keras issues 20585, 20329).
-2. Past that, `reduce_per_replica` reduces the scalar logs of every step
-   with `strategy.reduce("MEAN", v, axis=0)`: `ValueError: Invalid
-   reduction dimension 0 for input with 0 dimensions.`
-
-This module trains the same compiled model with the model's own
-`train_step` / `test_step` (so the same loss, optimizer, loss scaling for
-distribution and metrics as `fit`) inside `strategy.run`, on a dataset
-distributed with `strategy.experimental_distribute_dataset`, and reports
-progress through Keras callbacks (`History`, the `ProgbarLogger` of `fit`,
-and any given callbacks). `fit_resumable` uses it under
-`MultiWorkerMirroredStrategy`; other strategies keep `model.fit`.
-
-Checkpoints follow the TensorFlow multi-worker guide: every worker saves
-(saving may need collective operations), the chief into the real
-directory, the other workers into temporary directories that are removed
-again. Every worker restores from the chief's directory, so for resuming,
-the output directory must be on storage that all workers see (NFS, GCS);
-workers that restored different steps stop with an error instead of
-training apart.
+Checkpoints follow the TensorFlow multi-worker guide: every worker saves,
+the chief into the real directory, the others into temporary ones that
+they remove again; every worker restores from the chief's.
 """
 
 import os
@@ -46,72 +24,43 @@ def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def task_info(strategy):
-    """`(task_type, task_id)` of this process in the cluster.
-
-    `(None, None)` outside a multi-worker cluster.
-    """
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not is_multi_worker(strategy):
-        return None, None
-    return resolver.task_type, resolver.task_id
-
-
 def is_chief(strategy):
     """Whether this process writes the artifacts: the `chief` task, or
     worker 0 of a cluster without a chief, or any single process."""
-    task_type, task_id = task_info(strategy)
-    if task_type is None:
-        return True
-    if task_type == "chief":
+    if not is_multi_worker(strategy):
         return True
     resolver = strategy.cluster_resolver
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "worker" and task_id == 0 and not has_chief
-
-
-def worker_directory(directory, strategy):
-    """Where this worker writes what the chief writes into `directory`.
-
-    The chief writes into `directory`; every other worker into a hidden
-    sibling `.<name>-<task_type>-<task_id>` that it removes after writing.
-    """
-    if is_chief(strategy):
-        return directory
-    task_type, task_id = task_info(strategy)
-    directory = os.path.abspath(directory)
-    return os.path.join(
-        os.path.dirname(directory),
-        f".{os.path.basename(directory)}-{task_type}-{task_id}",
-    )
+    if resolver.task_type in (None, "chief"):
+        return True
+    first_worker = resolver.task_type == "worker" and resolver.task_id == 0
+    return first_worker and "chief" not in resolver.cluster_spec().as_dict()
 
 
 class WorkerCheckpointManager:
-    """A `tf.train.CheckpointManager` for every worker of a cluster.
+    """A `tf.train.CheckpointManager` for every worker of a cluster (or the
+    one process).
 
-    The chief saves into `directory`, other workers into a temporary
-    directory that is removed after each save. `latest_checkpoint` is the
-    chief's latest checkpoint for every worker.
+    The chief saves into `directory`; every other worker into a hidden
+    sibling `.<name>-<task_type>-<task_id>` that it removes after each save.
     """
 
-    def __init__(self, checkpoint, directory, strategy, max_to_keep=2):
-        self.directory = directory
+    def __init__(self, checkpoint, directory, strategy):
         self.chief = is_chief(strategy)
-        self._write_directory = worker_directory(directory, strategy)
+        self._write_directory = directory
+        if not self.chief:
+            resolver = strategy.cluster_resolver
+            parent, name = os.path.split(os.path.abspath(directory))
+            task = f"{resolver.task_type}-{resolver.task_id}"
+            self._write_directory = os.path.join(parent, f".{name}-{task}")
         self._checkpoint = checkpoint
-        self._max_to_keep = max_to_keep
         self._manager = self._make_manager()
 
     def _make_manager(self):
         return tf.train.CheckpointManager(
             self._checkpoint,
             self._write_directory,
-            max_to_keep=self._max_to_keep if self.chief else 1,
+            max_to_keep=2 if self.chief else 1,
         )
-
-    @property
-    def latest_checkpoint(self):
-        return tf.train.latest_checkpoint(self.directory)
 
     def save(self, checkpoint_number=None):
         path = self._manager.save(checkpoint_number=checkpoint_number)
@@ -142,12 +91,8 @@ def check_same_step(strategy, step):
 
 
 def _distribute(dataset, strategy):
-    """Distributes a dataset of global batches across all replicas.
-
-    Each global batch is split into one batch per replica, in order, on
-    every worker (data sharding), so the replicas together train on
-    exactly the batches that one process would.
-    """
+    """Splits each global batch of `dataset` across all replicas, in order
+    (data sharding): together they train on the batches of one process."""
     options = tf.data.Options()
     policy = dataset.options().experimental_distribute.auto_shard_policy
     if policy == tf.data.experimental.AutoShardPolicy.AUTO:
@@ -159,38 +104,23 @@ def _distribute(dataset, strategy):
 
 
 def _symbolic_build(model, dataset, strategy):
-    # Creates the compiled loss and metric variables (and any unbuilt
-    # layer) from the dataset's element spec, in the strategy's scope, as
-    # `fit` does before its first step (`upstream.symbolic_build`: this
-    # loop goes once `fit` works under MultiWorkerMirroredStrategy).
     with strategy.scope():
         upstream.symbolic_build(model, dataset.element_spec)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
 
 
-def _make_train_function(model, strategy):
-    def train_function(iterator):
-        strategy.run(model.train_step, args=(next(iterator),))
-        return model.get_metrics_result()
-
-    return tf.function(train_function, reduce_retracing=True)
-
-
+# One traced test function per model and strategy, as `model.evaluate`
+# keeps `model.test_function`.
 _test_functions = weakref.WeakKeyDictionary()
 
 
-def _cached_test_function(model, strategy):
-    # One traced function per model and strategy, as `model.evaluate`
-    # keeps `model.test_function`.
+def _test_function(model, strategy):
     cached = _test_functions.get(model)
-    if cached is None or cached[0] is not strategy:
-        cached = (strategy, _make_test_function(model, strategy))
-        _test_functions[model] = cached
-    return cached[1]
+    if cached is not None and cached[0] is strategy:
+        return cached[1]
 
-
-def _make_test_function(model, strategy):
+    @tf.function(reduce_retracing=True)
     def test_function(iterator):
         # The end of the data is agreed by all workers; the last batch may
         # leave some replicas an empty batch, which weighs nothing.
@@ -202,25 +132,27 @@ def _make_test_function(model, strategy):
 
         return tf.cond(optional.has_value(), step, lambda: False)
 
-    return tf.function(test_function, reduce_retracing=True)
+    _test_functions[model] = (strategy, test_function)
+    return test_function
 
 
 def _numpy_logs(logs):
     return {name: float(value) for name, value in logs.items()}
 
 
-def evaluate_loop(model, dataset, steps=None, strategy=None):
-    """`model.evaluate(dataset, steps=steps, return_dict=True)` as a loop.
-
-    Works under every strategy; `MultiWorkerMirroredStrategy` needs it.
-    Every worker must call it with the same dataset.
+def evaluate(model, dataset, strategy=None, steps=None):
+    """`model.evaluate(dataset, steps=steps, return_dict=True)`, as a loop
+    under `MultiWorkerMirroredStrategy`, where every worker must call it
+    with the same dataset.
 
     Returns:
         A dict of the compiled metrics (`loss` and the metrics) as floats.
     """
     strategy = strategy or model.distribute_strategy
+    if not is_multi_worker(strategy):
+        return model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
     _symbolic_build(model, dataset, strategy)
-    test_function = _cached_test_function(model, strategy)
+    test_function = _test_function(model, strategy)
     model.reset_metrics()
     iterator = iter(_distribute(dataset, strategy))
     step = 0
@@ -229,15 +161,6 @@ def evaluate_loop(model, dataset, steps=None, strategy=None):
             break
         step += 1
     return _numpy_logs(model.get_metrics_result())
-
-
-def evaluate(model, dataset, strategy=None):
-    """`model.evaluate(..., return_dict=True)`, or `evaluate_loop` where
-    `model.evaluate` fails (`MultiWorkerMirroredStrategy`)."""
-    strategy = strategy or model.distribute_strategy
-    if is_multi_worker(strategy):
-        return evaluate_loop(model, dataset, strategy=strategy)
-    return model.evaluate(dataset, return_dict=True, verbose=0)
 
 
 def fit_loop(
@@ -253,14 +176,9 @@ def fit_loop(
     verbose="auto",
     strategy=None,
 ):
-    """`model.fit` for a dataset that repeats, as a custom loop.
-
-    Trains `steps_per_epoch` steps in each epoch from `initial_epoch` to
-    `epochs` with the model's `train_step` in `strategy.run`, validates
-    after each epoch, and calls the callbacks as `fit` does (the chief
-    shows `fit`'s progress bar; other workers are silent). `dataset`
-    yields global batches (batched with the global batch size, repeating
-    forever).
+    """`model.fit` for a dataset of global batches that repeats forever,
+    as a custom loop: the chief shows `fit`'s progress bar, the other
+    workers are silent.
 
     Returns:
         The `keras.callbacks.History`.
@@ -280,7 +198,12 @@ def fit_loop(
         steps=steps_per_epoch,
         model=model,
     )
-    train_function = _make_train_function(model, strategy)
+
+    @tf.function(reduce_retracing=True)
+    def train_function(iterator):
+        strategy.run(model.train_step, args=(next(iterator),))
+        return model.get_metrics_result()
+
     iterator = iter(_distribute(dataset, strategy))
     model.stop_training = False
     callbacks.on_train_begin()
@@ -304,15 +227,11 @@ def fit_loop(
                 break
         epoch_logs = dict(logs)
         if validation_data is not None:
-            validation_logs = evaluate_loop(
-                model, validation_data, validation_steps, strategy
+            validation_logs = evaluate(
+                model, validation_data, strategy, validation_steps
             )
-            epoch_logs.update(
-                {
-                    f"val_{name}": value
-                    for name, value in validation_logs.items()
-                }
-            )
+            for name, value in validation_logs.items():
+                epoch_logs[f"val_{name}"] = value
         callbacks.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
         if model.stop_training:

@@ -1,35 +1,15 @@
 """Optimizers whose gradient clipping does not depend on the replicas.
 
-Under a `tf.distribute` strategy, Keras 3 (TensorFlow backend) clips each
-replica's gradient (`clipnorm`, `global_clipnorm`, `clipvalue`) *before*
-the gradients of the replicas are summed. With R replicas each replica
-holds 1/R of the gradient of the global batch, so clipping acts on
-different numbers than on one device: training with `clipnorm` on two
-GPUs is not training with the same global batch on one. The TensorFlow
-team acknowledged clipping before aggregation as "usually wrong"
-(tensorflow/tensorflow issue 33929). Keras has no public hook between the
-replicas' all-reduce and the update; `upstream.replace_gradient_clipping`
-routes Keras' clipping here (its canary in tests/test_upstream.py fails
-the day Keras clips the aggregated gradient; delete this module then).
+Under a `tf.distribute` strategy, Keras clips each replica's share of the
+gradient before the replicas' sum (see `upstream.replace_gradient_clipping`),
+so `clipnorm` on two GPUs is not `clipnorm` on one. `DistributedClipping`
+all-reduces the gradients and clips their sum as on one device; the first
+replica hands the clipped gradient on and the others zeros, so that the
+optimizer's own all-reduce adds up to exactly the clipped gradient.
 
-`DistributedClipping` clips the summed gradient instead: each replica
-all-reduces the gradients and clips the sum exactly as on one device; the
-first replica hands the clipped gradient on and the others zeros, so the
-optimizer's own all-reduce adds up to exactly the clipped gradient. This
-costs one more all-reduce per step, only when clipping is configured and
-there are several replicas.
-
-The gradient of an embedding lookup is a `tf.IndexedSlices` with one row
-per looked-up token: a token that occurs twice has two rows, and
-`tf.clip_by_norm` takes the norm of those rows, not of the gradient (where
-they add up). Gathered from several replicas, the rows come in other
-groupings, so the clipping would still change with the replicas
-(measured: 2e-4 apart after 6 AdamW steps of the classifier). Before
-clipping, `DistributedClipping` sums the rows of each index, so that the
-norm is the gradient's, on any number of replicas. (Handing on 1/R of a
-sparse gradient from each replica would not do: Keras' Adam squares the
-rows of an `IndexedSlices` before adding them up, so R rows of g/R give
-g^2/R instead of g^2.)
+The rows of a sparse (embedding) gradient are summed per index before
+clipping: `tf.clip_by_norm` takes the norm of an `IndexedSlices`' rows,
+and rows gathered from several replicas come in other groupings.
 """
 
 import keras
@@ -59,12 +39,8 @@ def _scale(gradient, factor):
 
 @upstream.replace_gradient_clipping
 class DistributedClipping:
-    """Mixin for a Keras optimizer: clip the gradient of the global batch.
-
-    Clips after summing over the replicas, with the rows of sparse
-    (embedding) gradients summed per index, so that clipping gives the same
-    update on any number of replicas.
-    """
+    """Mixin for a Keras optimizer: clip the gradient of the global batch,
+    so that clipping gives the same update on any number of replicas."""
 
     def clip_gradients_globally(self, grads, keras_clip):
         """Clips `grads` (this replica's) as Keras' `keras_clip` would

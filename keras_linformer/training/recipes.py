@@ -15,6 +15,7 @@ metrics = finetune("train.jsonl", "dev.jsonl", preset="runs/mlm/preset")
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -26,14 +27,15 @@ import tensorflow as tf
 
 from keras_linformer.artifacts import atomic_directory
 from keras_linformer.artifacts import write_text_atomic
+from keras_linformer.length_buckets import bucket_lengths
 from keras_linformer.models import LinformerBackbone
 from keras_linformer.models import LinformerByteTokenizer
 from keras_linformer.models import learn_vocabulary
 from keras_linformer.models import task_classes
+from keras_linformer.models.linformer_backbone import per_layer_projected_dims
 from keras_linformer.models.presets import check_preset_directory
 from keras_linformer.models.presets import load_preset
 from keras_linformer.projections import validate_projection
-from keras_linformer.projections import validate_sharing
 from keras_linformer.training import data
 from keras_linformer.training import optimizers
 from keras_linformer.training import schedules
@@ -62,14 +64,14 @@ MAX_INFERRED_CLASSES_PER_LABEL = 2
 INFERRED_CLASSES_MARGIN = 10
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_int(name, value, minimum=1, allow_none=False):
     if value is None and allow_none:
         return
-    if not _is_int(value) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(
             f"`{name}` must be an integer >= {minimum}. Received: "
             f"{name}={value!r}"
@@ -77,8 +79,6 @@ def _check_int(name, value, minimum=1, allow_none=False):
 
 
 def _check_float(name, value, low, high=None, include_low=False):
-    """Raises unless `value` is a finite number above `low` (or equal to
-    it, with `include_low`) and below `high`."""
     ok = (
         isinstance(value, (int, float, np.floating))
         and not isinstance(value, bool)
@@ -171,23 +171,9 @@ class ModelConfig:
         _check_float("dropout", self.dropout, 0, 1, include_low=True)
         if self.attention == "standard":
             return
-        validate_sharing(self.sharing)
-        if isinstance(self.projected_dim, tuple):
-            if self.sharing == "layerwise":
-                raise ValueError(
-                    "A list of `projected_dim` (one k per layer) cannot be "
-                    "used with `sharing='layerwise'`, where all layers "
-                    "share one (n x k) matrix. Received: projected_dim="
-                    f"{list(self.projected_dim)}"
-                )
-            if len(self.projected_dim) != self.num_layers:
-                raise ValueError(
-                    "`projected_dim` as a list needs one k per layer: "
-                    f"expected {self.num_layers} values (num_layers="
-                    f"{self.num_layers}), received "
-                    f"{len(self.projected_dim)}: {list(self.projected_dim)}"
-                )
-        for k in self.projected_dims:
+        for k in per_layer_projected_dims(
+            self.projected_dim, self.num_layers, self.sharing
+        ):
             validate_projection(
                 self.sequence_length, k, self.projection, self.sharing
             )
@@ -283,11 +269,14 @@ def _check_warmup(warmup_steps, total_steps):
 
 
 def _check_length_buckets(length_buckets, sequence_length):
-    if length_buckets > sequence_length:
+    bucket_lengths(sequence_length, length_buckets)  # Raises unless <= n.
+
+
+def _check_sequence_length(sequence_length, n):
+    if sequence_length is not None and sequence_length > n:
         raise ValueError(
-            "`length_buckets` must be an integer from 1 (pad every batch to "
-            f"n) to n={sequence_length}. Received: "
-            f"length_buckets={length_buckets}"
+            f"`sequence_length` ({sequence_length}) must not exceed the "
+            f"backbone's n ({n})."
         )
 
 
@@ -295,7 +284,7 @@ def _words_per_sample(tokenizer_kind, sequence_length):
     return max(1, int(sequence_length * WORDS_PER_POSITION[tokenizer_kind]))
 
 
-def _new_tokenizer(model, texts, classes, vocabulary=None):
+def _new_tokenizer(model, texts, vocabulary=None):
     """A byte tokenizer, or a WordPiece one with `vocabulary` (default: a
     vocabulary learned from `texts`)."""
     if model.tokenizer == "byte":
@@ -305,7 +294,7 @@ def _new_tokenizer(model, texts, classes, vocabulary=None):
             tf.data.Dataset.from_tensor_slices(texts).batch(1000),
             vocabulary_size=model.vocabulary_size,
         )
-    return classes.tokenizer(vocabulary=vocabulary)
+    return task_classes(model.backbone_cls()).tokenizer(vocabulary=vocabulary)
 
 
 def make_optimizer(learning_rate, total_steps, warmup_steps=0):
@@ -326,7 +315,6 @@ def make_optimizer(learning_rate, total_steps, warmup_steps=0):
         ),
         warmup_steps=warmup_steps,
     )
-    # Clips the gradient of the global batch, whatever the replicas.
     return optimizers.AdamW(
         learning_rate=schedule, weight_decay=0.01, clipnorm=1.0
     )
@@ -347,32 +335,10 @@ def _prepare(strategy_name, batch_size, seed, output_dir):
     return strategy
 
 
-def _build(task, sequence_length, masked_lm_preprocessor=None):
-    """Creates every variable (for checkpoint restore) from dummy inputs."""
-    inputs = {
-        "token_ids": np.zeros((1, sequence_length), "int32"),
-        "padding_mask": np.ones((1, sequence_length), "int32"),
-    }
-    if masked_lm_preprocessor is not None:
-        length = masked_lm_preprocessor.mask_selection_length
-        inputs["mask_positions"] = np.zeros((1, length), "int32")
-    task(inputs)
-
-
-def _finite_or_none(value):
-    """Metrics as standard JSON: NaN and infinities become None (null)."""
-    if isinstance(value, dict):
-        return {key: _finite_or_none(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def metrics_json(metrics):
-    """`metrics` as standard JSON text: a diverged run's NaN loss is
-    written as `null`, never as the bare `NaN` that strict parsers refuse.
+    """`metrics` (a flat dict) as standard JSON text: a diverged run's NaN
+    loss is written as `null`, never as the bare `NaN` that strict parsers
+    refuse.
 
     Example:
 
@@ -382,9 +348,11 @@ def metrics_json(metrics):
       "steps": 4
     }
     """
-    return (
-        json.dumps(_finite_or_none(metrics), indent=2, allow_nan=False) + "\n"
-    )
+    metrics = dict(metrics)
+    for name, value in metrics.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            metrics[name] = None
+    return json.dumps(metrics, indent=2, allow_nan=False) + "\n"
 
 
 def _save(task, preprocessor, output_dir, metrics, strategy):
@@ -399,27 +367,71 @@ def _save(task, preprocessor, output_dir, metrics, strategy):
     print(f"Saved preset to {os.path.join(output_dir, 'preset')}")
 
 
+def _train(
+    task,
+    preprocessor,
+    train_ds,
+    validation_ds,
+    summarize,
+    report,
+    *,
+    strategy,
+    output_dir,
+    learning_rate,
+    warmup_steps,
+    epochs,
+    steps_per_epoch,
+    **fit_kwargs,
+):
+    """Compiles and fits `task` resumably, then saves it with the metrics
+    that `summarize` makes of its validation results (printed as `report`
+    formats them); returns them with the per-epoch `history`."""
+    with strategy.scope():
+        task.compile(
+            optimizer=make_optimizer(
+                learning_rate, epochs * steps_per_epoch, warmup_steps
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=["sparse_categorical_accuracy"],
+        )
+    result = fit_resumable(
+        task,
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+        validation_data=validation_ds,
+        strategy=strategy,
+        **fit_kwargs,
+    )
+    metrics = summarize(evaluate_model(task, validation_ds, strategy))
+    metrics["steps"] = int(task.optimizer.iterations.numpy())
+    metrics["resumed_from"] = result["resumed_from"]
+    print(report.format(**metrics), flush=True)
+    _save(task, preprocessor, output_dir, metrics, strategy)
+    return dict(metrics, history=result["history"])
+
+
 def _masked_lm_metrics(results):
     loss = float(results["loss"])
-    accuracy = results.get("sparse_categorical_accuracy")
     return {
         "validation_loss": loss,
         "validation_perplexity": math.exp(min(loss, 700.0)),
-        "validation_accuracy": None if accuracy is None else float(accuracy),
+        "validation_accuracy": float(results["sparse_categorical_accuracy"]),
     }
 
 
 def _read_pretraining_text(files, validation_files):
-    if files:
-        train_lines = data.read_text_lines(files)
-        if validation_files:
-            return train_lines, data.read_text_lines(validation_files)
-        return data.split_train_validation(train_lines)
-    print(
-        f"No text files given: using the built-in corpus {data.DEFAULT_CORPUS}"
-    )
-    lines = data.read_text_lines([data.DEFAULT_CORPUS])
-    return data.split_train_validation(lines)
+    if not files and not isinstance(files, str):  # "" is a missing file
+        print(
+            "No text files given: using the built-in corpus "
+            f"{data.DEFAULT_CORPUS}"
+        )
+        files, validation_files = [data.DEFAULT_CORPUS], None
+    train_lines = data.read_text_lines(files)
+    if validation_files:
+        return train_lines, data.read_text_lines(validation_files)
+    return data.split_train_validation(train_lines)
 
 
 def pretrain(
@@ -478,20 +490,18 @@ def pretrain(
     )
     _check_float("mask_rate", mask_rate, 0, 1)
     _check_length_buckets(length_buckets, model.sequence_length)
-    if isinstance(files, str):
-        files = [files]
-    if isinstance(validation_files, str):
-        validation_files = [validation_files]
     train_lines, validation_lines = _read_pretraining_text(
         files, validation_files
     )
-    strategy = _prepare(strategy, batch_size, seed, output_dir)
     words = _words_per_sample(model.tokenizer, model.sequence_length)
     train_samples = data.group_lines(train_lines, words)
-    validation_samples = data.group_lines(validation_lines, words)
+    steps_per_epoch = steps_per_epoch or len(train_samples) // batch_size
+    steps_per_epoch = max(1, steps_per_epoch)
+    _check_warmup(warmup_steps, epochs * steps_per_epoch)
+    strategy = _prepare(strategy, batch_size, seed, output_dir)
 
     classes = task_classes(model.backbone_cls())
-    tokenizer = _new_tokenizer(model, train_lines, classes, vocabulary)
+    tokenizer = _new_tokenizer(model, train_lines, vocabulary)
     print(
         f"Tokenizer: {type(tokenizer).__name__}, "
         f"{tokenizer.vocabulary_size()} tokens.",
@@ -505,69 +515,42 @@ def pretrain(
             1, round(model.sequence_length * mask_rate * 1.25)
         ),
     )
-    steps_per_epoch = steps_per_epoch or max(
-        1, len(train_samples) // batch_size
+    dataset = functools.partial(
+        data.masked_lm_dataset,
+        preprocessor=preprocessor,
+        batch_size=batch_size,
+        seed=seed,
+        length_buckets=length_buckets,
+        group_by_length=group_by_length,
     )
-    optimizer_steps = steps_per_epoch * epochs
-    _check_warmup(warmup_steps, optimizer_steps)
-    train_ds = data.masked_lm_dataset(
-        train_samples,
-        preprocessor,
-        batch_size,
-        seed,
-        True,
-        length_buckets,
-        group_by_length,
-    )
-    validation_ds = data.masked_lm_dataset(
-        validation_samples,
-        preprocessor,
-        batch_size,
-        seed,
-        False,
-        length_buckets,
-    )
+    validation_samples = data.group_lines(validation_lines, words)
+    train_ds = dataset(train_samples, training=True)
+    validation_ds = dataset(validation_samples, training=False)
     with strategy.scope():
         backbone = model.build_backbone(tokenizer.vocabulary_size())
         masked_lm = classes.masked_lm(backbone)
-        masked_lm.compile(
-            optimizer=make_optimizer(
-                learning_rate, optimizer_steps, warmup_steps
-            ),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            weighted_metrics=["sparse_categorical_accuracy"],
-        )
-        _build(masked_lm, model.sequence_length, preprocessor)
     print(
         f"Model: {type(backbone).__name__}, {backbone.count_params():,} "
         "backbone parameters.",
         flush=True,
     )
-    result = fit_resumable(
+    return _train(
         masked_lm,
+        preprocessor,
         train_ds,
+        validation_ds,
+        _masked_lm_metrics,
+        "Validation loss {validation_loss:.4f}, perplexity "
+        "{validation_perplexity:.2f}",
+        strategy=strategy,
+        output_dir=output_dir,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
         checkpoint_every=checkpoint_every,
-        validation_data=validation_ds,
         verbose=verbose,
-        strategy=strategy,
     )
-    metrics = _masked_lm_metrics(
-        evaluate_model(masked_lm, validation_ds, strategy)
-    )
-    metrics["steps"] = int(masked_lm.optimizer.iterations.numpy())
-    metrics["resumed_from"] = result["resumed_from"]
-    print(
-        f"Validation loss {metrics['validation_loss']:.4f}, perplexity "
-        f"{metrics['validation_perplexity']:.2f}",
-        flush=True,
-    )
-    _save(masked_lm, preprocessor, output_dir, metrics, strategy)
-    # The per-epoch curves are returned for scripts, not written to
-    # metrics.json.
-    return dict(metrics, history=result["history"])
 
 
 def infer_num_classes(labeled_files):
@@ -581,11 +564,10 @@ def infer_num_classes(labeled_files):
             pass `num_classes` (`--num-classes`) instead.
     """
     (train_path, train_labels), *_ = labeled_files.items()
-    found = sorted(set(train_labels))
-    if len(found) < 2:
+    if len(set(train_labels)) < 2:
         raise ValueError(
             f"The training labels of {train_path} hold only the value "
-            f"{found[0]}: a classifier needs examples of at least two "
+            f"{train_labels[0]}: a classifier needs examples of at least two "
             "classes. Check the file, or pass the number of classes "
             "(--num-classes, `num_classes`) if it is right."
         )
@@ -609,15 +591,6 @@ def infer_num_classes(labeled_files):
             "many classes is right."
         )
     return inferred
-
-
-def _load_preset_parts(preset):
-    """The tokenizer and backbone of a preset directory."""
-    check_preset_directory(preset)
-    # The tokenizer class the preset saved (WordPiece or bytes).
-    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
-    backbone = keras_hub.models.Backbone.from_preset(preset)
-    return tokenizer, backbone
 
 
 def finetune(
@@ -699,8 +672,7 @@ def finetune(
         num_classes = infer_num_classes(
             {train: train_labels, validation: validation_labels}
         )
-    # Every label of both files, before the first step (a bad validation
-    # label would otherwise surface after training).
+    # Both files' labels, before training (not after, for validation).
     data.check_labels(train, train_labels, train_lines, num_classes)
     data.check_labels(
         validation, validation_labels, validation_lines, num_classes
@@ -710,18 +682,18 @@ def finetune(
         _check_length_buckets(
             length_buckets, sequence_length or model.sequence_length
         )
+    steps_per_epoch = steps_per_epoch or len(train_texts) // batch_size
+    steps_per_epoch = max(1, steps_per_epoch)
+    _check_warmup(warmup_steps, epochs * steps_per_epoch)
 
     strategy = _prepare(strategy, batch_size, seed, output_dir)
     with strategy.scope():
         if preset is not None:
-            tokenizer, backbone = _load_preset_parts(preset)
+            # The tokenizer class the preset saved (WordPiece or bytes).
+            tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+            backbone = keras_hub.models.Backbone.from_preset(preset)
         else:
-            tokenizer = _new_tokenizer(
-                model,
-                train_texts,
-                task_classes(model.backbone_cls()),
-                vocabulary,
-            )
+            tokenizer = _new_tokenizer(model, train_texts, vocabulary)
             backbone = model.build_backbone(tokenizer.vocabulary_size())
     n = backbone.max_sequence_length
     _check_sequence_length(sequence_length, n)
@@ -733,74 +705,47 @@ def finetune(
     preprocessor = classes.text_classifier_preprocessor(
         tokenizer, sequence_length=sequence_length
     )
-    steps_per_epoch = steps_per_epoch or max(1, len(train_texts) // batch_size)
-    optimizer_steps = steps_per_epoch * epochs
-    _check_warmup(warmup_steps, optimizer_steps)
-    train_ds = data.classification_dataset(
-        train_texts,
-        train_labels,
-        preprocessor,
-        batch_size,
-        seed,
-        True,
-        length_buckets,
-        group_by_length,
+    dataset = functools.partial(
+        data.classification_dataset,
+        preprocessor=preprocessor,
+        batch_size=batch_size,
+        seed=seed,
+        length_buckets=length_buckets,
+        group_by_length=group_by_length,
     )
-    validation_ds = data.classification_dataset(
-        validation_texts,
-        validation_labels,
-        preprocessor,
-        batch_size,
-        seed,
-        False,
-        length_buckets,
-    )
+    train_ds = dataset(train_texts, train_labels, training=True)
+    validation_ds = dataset(validation_texts, validation_labels, training=False)
     with strategy.scope():
         classifier = classes.text_classifier(
             backbone, num_classes=num_classes, dropout=dropout
         )
-        classifier.compile(
-            optimizer=make_optimizer(
-                learning_rate, optimizer_steps, warmup_steps
+
+    def summarize(results):
+        return {
+            "validation_loss": float(results["loss"]),
+            "validation_accuracy": float(
+                results["sparse_categorical_accuracy"]
             ),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["sparse_categorical_accuracy"],
-        )
-        _build(classifier, sequence_length)
-    result = fit_resumable(
+            "num_classes": num_classes,
+        }
+
+    return _train(
         classifier,
+        preprocessor,
         train_ds,
+        validation_ds,
+        summarize,
+        "Validation accuracy {validation_accuracy:.4f}, loss "
+        "{validation_loss:.4f}",
+        strategy=strategy,
+        output_dir=output_dir,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
         checkpoint_every=checkpoint_every,
-        validation_data=validation_ds,
         verbose=verbose,
-        strategy=strategy,
     )
-    results = evaluate_model(classifier, validation_ds, strategy)
-    metrics = {
-        "validation_loss": float(results["loss"]),
-        "validation_accuracy": float(results["sparse_categorical_accuracy"]),
-        "num_classes": num_classes,
-        "steps": int(classifier.optimizer.iterations.numpy()),
-        "resumed_from": result["resumed_from"],
-    }
-    print(
-        f"Validation accuracy {metrics['validation_accuracy']:.4f}, loss "
-        f"{metrics['validation_loss']:.4f}",
-        flush=True,
-    )
-    _save(classifier, preprocessor, output_dir, metrics, strategy)
-    return dict(metrics, history=result["history"])
-
-
-def _check_sequence_length(sequence_length, n):
-    if sequence_length is not None and sequence_length > n:
-        raise ValueError(
-            f"`sequence_length` ({sequence_length}) must not exceed the "
-            f"backbone's n ({n})."
-        )
 
 
 def _evaluation_texts(path):
@@ -810,7 +755,7 @@ def _evaluation_texts(path):
     if path.endswith((".jsonl", ".json", ".tsv")):
         texts, _ = data.read_labeled(path)
         return texts
-    return data.read_text_lines([path])
+    return data.read_text_lines(path)
 
 
 def evaluate(
@@ -832,43 +777,38 @@ def evaluate(
     _check_int("seed", seed, minimum=0)
     task = load_preset(preset, require_task=True)
     preprocessor = task.preprocessor
-    _check_length_buckets(length_buckets, preprocessor.sequence_length)
-    if isinstance(task, keras_hub.models.MaskedLM):
-        texts = _evaluation_texts(data_file)
+    n = preprocessor.sequence_length
+    _check_length_buckets(length_buckets, n)
+    is_masked_lm = isinstance(task, keras_hub.models.MaskedLM)
+    if is_masked_lm:
+        is_bytes = isinstance(preprocessor.tokenizer, LinformerByteTokenizer)
+        words = _words_per_sample("byte" if is_bytes else "wordpiece", n)
+        samples = data.group_lines(_evaluation_texts(data_file), words)
+        ds = data.masked_lm_dataset(
+            samples, preprocessor, batch_size, seed, False, length_buckets
+        )
     else:
         texts, labels, lines = data.read_labeled(
             data_file, return_line_numbers=True
         )
         data.check_labels(data_file, labels, lines, task.num_classes)
+        ds = data.classification_dataset(
+            texts, labels, preprocessor, batch_size, seed, False, length_buckets
+        )
+    keras.utils.set_random_seed(seed)
     task.preprocessor = None
     task.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=["sparse_categorical_accuracy"],
     )
-    keras.utils.set_random_seed(seed)
-    if isinstance(task, keras_hub.models.MaskedLM):
-        kind = (
-            "byte"
-            if isinstance(preprocessor.tokenizer, LinformerByteTokenizer)
-            else "wordpiece"
-        )
-        words = _words_per_sample(kind, preprocessor.sequence_length)
-        samples = data.group_lines(texts, words)
-        ds = data.masked_lm_dataset(
-            samples, preprocessor, batch_size, seed, False, length_buckets
-        )
-        metrics = _masked_lm_metrics(
-            task.evaluate(ds, return_dict=True, verbose=0)
-        )
+    results = task.evaluate(ds, return_dict=True, verbose=0)
+    if is_masked_lm:
+        metrics = _masked_lm_metrics(results)
         print(
             f"Loss {metrics['validation_loss']:.4f}, perplexity "
             f"{metrics['validation_perplexity']:.2f}"
         )
     else:
-        ds = data.classification_dataset(
-            texts, labels, preprocessor, batch_size, seed, False, length_buckets
-        )
-        results = task.evaluate(ds, return_dict=True, verbose=0)
         metrics = {
             "loss": float(results["loss"]),
             "accuracy": float(results["sparse_categorical_accuracy"]),

@@ -1,5 +1,7 @@
 """`model.fit` that checkpoints every N steps and resumes where it stopped."""
 
+import contextlib
+import functools
 import os
 import re
 import shutil
@@ -27,23 +29,18 @@ _STALE = re.compile(r"^(.+_temp|checkpoint\.tmp[0-9a-f]+)$")
 
 def remove_stale_temporaries(directory):
     """Removes the temporary directories and files of killed saves from
-    `directory` (one writer at a time). Returns the removed names."""
+    `directory` (one writer at a time)."""
     if not os.path.isdir(directory):
-        return []
-    removed = []
-    for name in sorted(os.listdir(directory)):
+        return
+    for name in os.listdir(directory):
         if not _STALE.match(name):
             continue
         path = os.path.join(directory, name)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(path)
-            except OSError:
-                continue
-        removed.append(name)
-    return removed
 
 
 def checkpoint_candidates(directory):
@@ -71,6 +68,10 @@ def checkpoint_candidates(directory):
     return sorted(paths, key=lambda path: (step(path), path), reverse=True)
 
 
+# What restoring a truncated, corrupted or incomplete checkpoint raises.
+_UNREADABLE = (tf.errors.OpError, IndexError, ValueError, OSError, RuntimeError)
+
+
 def _first_line(error):
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
@@ -78,11 +79,8 @@ def _first_line(error):
 
 def restore_latest_intact(checkpoint, directory, strategy=None):
     """Restores `checkpoint` from the newest checkpoint of `directory` that
-    reads, and returns its path (`None` if there is none).
-
-    A checkpoint that cannot be read (a data file cut short by a full disk
-    or a copy, corrupted bytes, files missing) is reported on stderr and
-    the previous one is tried: `fit_resumable` keeps two.
+    reads (those that do not are reported on stderr), and returns its path
+    (`None` if there is none).
 
     Raises:
         ValueError: if checkpoints exist but none can be restored, naming
@@ -96,13 +94,7 @@ def restore_latest_intact(checkpoint, directory, strategy=None):
         try:
             with strategy.scope():
                 status = checkpoint.restore(path)
-        except (
-            tf.errors.OpError,
-            IndexError,
-            ValueError,
-            OSError,
-            RuntimeError,
-        ) as e:
+        except _UNREADABLE as e:
             failures.append((path, e))
             print(
                 f"Checkpoint {path} could not be read ({_first_line(e)}); "
@@ -133,17 +125,8 @@ def restore_latest_intact(checkpoint, directory, strategy=None):
 
 
 def validation_batches(validation_data):
-    """The number of batches in one pass over `validation_data` (a finite
-    `tf.data.Dataset`): its cardinality, or, where tf.data cannot tell
-    (after `filter`, bucketing), counted in one pass.
-
-    `fit_resumable` passes it to `fit` as `validation_steps`, so that every
-    validation covers exactly the whole data, whatever Keras' epoch
-    iterator infers about a dataset of unknown length.
-
-    Raises:
-        ValueError: for a dataset that repeats forever.
-    """
+    """The number of batches in one pass over `validation_data`, a finite
+    `tf.data.Dataset` (counted where tf.data cannot tell)."""
     cardinality = int(validation_data.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
@@ -156,11 +139,8 @@ def validation_batches(validation_data):
 
 
 class StepCheckpoint(keras.callbacks.Callback):
-    """Saves a `tf.train.CheckpointManager` checkpoint every `every` steps.
-
-    TensorFlow writes each checkpoint to temporary files and renames them,
-    so a kill during a save leaves the previous checkpoint intact.
-    """
+    """Saves a `tf.train.CheckpointManager` checkpoint every `every` steps
+    (to temporary files, then renamed: a kill leaves the previous one)."""
 
     def __init__(self, manager, every):
         super().__init__()
@@ -189,28 +169,18 @@ def fit_resumable(
 ):
     """Trains with `model.fit`, resuming from the latest checkpoint if any.
 
-    `train_dataset` must repeat forever and yield the same batches in the
-    same order on every run *and from every new iterator* (seeded
-    shuffling with `reshuffle_each_iteration=False`, stateless masking, as
-    `keras_linformer.training.data` builds them), so that a resumed run
-    sees exactly the batches the killed run had not trained on.
-    Model weights, optimizer state and RNG states are checkpointed every
-    `checkpoint_every` steps and when training ends; the two newest
-    checkpoints are kept. On a restart, the newest checkpoint that reads is
-    restored (a truncated or missing one is reported on stderr and the one
-    before it used), and what a save killed midway left (`ckpt-N_temp/`)
-    is removed.
+    Model weights, optimizer and RNG states are checkpointed every
+    `checkpoint_every` steps and at the end (the two newest are kept).
 
-    Validation runs over the whole of `validation_data` after every epoch:
-    `validation_steps` defaults to its number of batches
-    (`validation_batches`).
-
-    `strategy` is the `tf.distribute.Strategy` the model was built under
-    (default: the model's own). Under `MultiWorkerMirroredStrategy`, where
-    `model.fit` fails in Keras 3.15, training runs in
-    `keras_linformer.training.multi_worker.fit_loop` (the same steps,
-    metrics and progress output); the chief writes the checkpoints, and
-    every worker resumes from the chief's.
+    Args:
+        train_dataset: a `tf.data.Dataset` that repeats forever and yields
+            the same batches from every new iterator (as
+            `keras_linformer.training.data` builds them).
+        validation_steps: default: one pass (`validation_batches`).
+        strategy: the strategy the model was built under (default: the
+            model's). Under `MultiWorkerMirroredStrategy`, training runs in
+            `multi_worker.fit_loop`.
+        The other arguments: as for `model.fit`.
 
     Returns:
         A dict: `history` (the merged `History.history`), `resumed_from`
@@ -236,40 +206,26 @@ def fit_resumable(
         checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, seeds=_seed_states(model)
         )
-    multi_worker = is_multi_worker(strategy)
-    if multi_worker:
-        manager = WorkerCheckpointManager(
-            checkpoint, checkpoint_dir, strategy, max_to_keep=2
-        )
-    else:
-        manager = tf.train.CheckpointManager(
-            checkpoint, checkpoint_dir, max_to_keep=2
-        )
-    if not multi_worker or manager.chief:
-        # The chief (or the one process) is the one writer of the directory.
+    manager = WorkerCheckpointManager(checkpoint, checkpoint_dir, strategy)
+    if manager.chief:
         remove_stale_temporaries(checkpoint_dir)
-    resumed_from = None
     latest = restore_latest_intact(checkpoint, checkpoint_dir, strategy)
+    step = int(model.optimizer.iterations.numpy())
     if latest:
-        resumed_from = int(model.optimizer.iterations.numpy())
         print(
-            f"Resuming from checkpoint {latest} at step "
-            f"{resumed_from} of {epochs * steps_per_epoch}.",
+            f"Resuming from checkpoint {latest} at step {step} of "
+            f"{epochs * steps_per_epoch}.",
             flush=True,
         )
-    step = int(model.optimizer.iterations.numpy())
     check_same_step(strategy, step)
     callbacks = list(callbacks) + [StepCheckpoint(manager, checkpoint_every)]
+    if is_multi_worker(strategy):
+        fit = functools.partial(fit_loop, model, strategy=strategy)
+    else:
+        fit = model.fit
     history = {}
 
     def run(initial_epoch, last_epoch, steps):
-        if multi_worker:
-
-            def fit(dataset, **kwargs):
-                return fit_loop(model, dataset, strategy=strategy, **kwargs)
-
-        else:
-            fit = model.fit
         result = fit(
             train_dataset.skip(int(model.optimizer.iterations.numpy())),
             initial_epoch=initial_epoch,
@@ -291,4 +247,4 @@ def fit_resumable(
         epoch += 1
     if epoch < epochs:
         run(epoch, epochs, steps_per_epoch)
-    return {"history": history, "resumed_from": resumed_from}
+    return {"history": history, "resumed_from": step if latest else None}

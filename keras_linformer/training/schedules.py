@@ -11,9 +11,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     For `step < warmup_steps` the rate is
     `after_warmup(0) * step / warmup_steps`; from then on it is
     `after_warmup(step - warmup_steps)`. With `warmup_steps=0` it is
-    `after_warmup` exactly. RoBERTa-style post-LayerNorm encoders need the
-    warmup at higher rates: without it, fine-tuning a small IMDB classifier
-    at 1e-3 collapsed to one class (docs/results.md).
+    `after_warmup` exactly.
 
     Args:
         after_warmup: a `keras.optimizers.schedules.LearningRateSchedule`
@@ -39,13 +37,13 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
                 "`after_warmup` must be a keras LearningRateSchedule. "
                 f"Received: {after_warmup!r}"
             )
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int):
+        if (
+            isinstance(warmup_steps, bool)
+            or not isinstance(warmup_steps, int)
+            or warmup_steps < 0
+        ):
             raise ValueError(
                 f"`warmup_steps` must be an int >= 0. Received: {warmup_steps!r}"
-            )
-        if warmup_steps < 0:
-            raise ValueError(
-                f"`warmup_steps` must be an int >= 0. Received: {warmup_steps}"
             )
         self.after_warmup = after_warmup
         self.warmup_steps = warmup_steps
