@@ -9,11 +9,8 @@
 
 A top-level module importing only the standard library and
 `keras_linformer_options`, so that `--help` and usage errors need no
-TensorFlow; `keras_linformer` is imported inside a subcommand.
-`keras_linformer.training` (`ModelConfig` and the recipes) checks every
-value before any work; its `ValueError` is printed to stderr as
-`keras-linformer COMMAND: error: MESSAGE`, with exit code 2. TensorFlow's
-C++ log lines are hidden unless `TF_CPP_MIN_LOG_LEVEL` is set.
+TensorFlow; `keras_linformer` is imported inside a subcommand, whose
+recipes check every value before any work.
 """
 
 import argparse
@@ -130,11 +127,7 @@ def _add_model_arguments(parser, for_preset=False):
     add("num_layers", "Encoder layers.", type=int)
     add("num_heads", "Attention heads per layer.", type=int)
     add("hidden_dim", "The encoder's width.", type=int)
-    add(
-        "intermediate_dim",
-        "The feed-forward networks' width.",
-        type=int,
-    )
+    add("intermediate_dim", "The feed-forward networks' width.", type=int)
     add("sequence_length", "n, the longest input in tokens.", type=int)
     add(
         "projected_dim",
@@ -158,14 +151,12 @@ def _add_model_arguments(parser, for_preset=False):
     add("dropout", "Dropout rate, in [0, 1).", type=float)
 
 
-def _add_training_arguments(
-    parser, batch_size, learning_rate, output_dir, epochs
-):
+def _add_training_arguments(parser, learning_rate, output_dir, epochs):
     group = parser.add_argument_group("training")
     group.add_argument(
         "--batch-size",
         type=int,
-        default=batch_size,
+        default=32,
         help="Global batch size, split over the replicas.",
     )
     group.add_argument(
@@ -236,7 +227,13 @@ def _add_training_arguments(
     )
 
 
-def _add_export_arguments(parser):
+def add_export_arguments(parser):
+    """Adds the `export` arguments to an argparse (sub)parser; returns it."""
+    parser.description = (
+        "Export a task or backbone preset (a directory saved with "
+        "save_to_preset) as a SavedModel for TF Serving, written atomically "
+        "to BASE_DIR/NAME/VERSION."
+    )
     parser.add_argument(
         "preset",
         metavar="PRESET_DIR",
@@ -258,8 +255,8 @@ def _add_export_arguments(parser):
         "--version",
         type=int,
         default=None,
-        help="Integer version (default: the next free one). An existing "
-        "version is never overwritten.",
+        help="Integer version from 1 to 2**63 - 1 (default: the next free "
+        "one). An existing version is never overwritten.",
     )
     parser.add_argument(
         "--no-preprocessing",
@@ -275,6 +272,7 @@ def _add_export_arguments(parser):
         help="Do not write assets.extra/tf_serving_warmup_requests "
         "(default: write them).",
     )
+    return parser
 
 
 def build_parser():
@@ -319,7 +317,7 @@ def build_parser():
         help="Share of the tokens masked, in (0, 1).",
     )
     _add_model_arguments(pretrain)
-    _add_training_arguments(pretrain, 32, 1e-3, "runs/pretrain", epochs=10)
+    _add_training_arguments(pretrain, 1e-3, "runs/pretrain", epochs=10)
     pretrain.set_defaults(run=_run_pretrain)
 
     finetune = _add_parser(
@@ -359,7 +357,7 @@ def build_parser():
         "for labels of one value or a stray large label).",
     )
     _add_model_arguments(finetune, for_preset=True)
-    _add_training_arguments(finetune, 32, 1e-4, "runs/finetune", epochs=1)
+    _add_training_arguments(finetune, 1e-4, "runs/finetune", epochs=1)
     finetune.set_defaults(run=_run_finetune)
 
     evaluate = _add_parser(
@@ -398,12 +396,9 @@ def build_parser():
         commands,
         "export",
         help="Export a preset as a SavedModel for TF Serving.",
-        description="Export a task or backbone preset (a directory saved "
-        "with save_to_preset) as a SavedModel for TF Serving, written "
-        "atomically to BASE_DIR/NAME/VERSION.",
     )
-    _add_export_arguments(export)
-    export.set_defaults(run=_run_export)
+    add_export_arguments(export)
+    export.set_defaults(run=run_export_command)
     return parser
 
 
@@ -412,15 +407,10 @@ def build_parser():
 
 @contextlib.contextmanager
 def _quiet_native_logs():
-    """Hides TensorFlow's C++ log lines unless the user set
-    `TF_CPP_MIN_LOG_LEVEL`.
-
-    Level 3 hides errors too (`E0000 ... failed call to cuInit` on a
-    machine without a GPU is an error line); the lines TensorFlow prints
-    while it loads, before its logging starts (`Could not find cuda
-    drivers`), ignore the level, so the native stderr (file descriptor 2)
-    is held while the package imports and shown only if the import fails.
-    """
+    """Hides TensorFlow's C++ log lines unless `TF_CPP_MIN_LOG_LEVEL` is
+    set: level 3 (`failed call to cuInit` is an error line), and the native
+    stderr held while the package imports (lines printed before TensorFlow's
+    logging starts ignore the level), shown only if the import fails."""
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         yield
         return
@@ -451,21 +441,16 @@ def _import_keras_linformer():
     return keras_linformer.training
 
 
+# The flags of `_add_training_arguments`: keyword arguments of the recipes.
+TRAINING_ARGUMENTS = (
+    "batch_size epochs steps_per_epoch learning_rate warmup_steps "
+    "length_buckets group_by_length output_dir seed strategy "
+    "checkpoint_every verbose"
+).split()
+
+
 def _training_kwargs(args):
-    return dict(
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        length_buckets=args.length_buckets,
-        group_by_length=args.group_by_length,
-        output_dir=args.output_dir,
-        seed=args.seed,
-        strategy=args.strategy,
-        checkpoint_every=args.checkpoint_every,
-        verbose=args.verbose,
-    )
+    return {name: getattr(args, name) for name in TRAINING_ARGUMENTS}
 
 
 def _model_kwargs(args):
@@ -485,24 +470,22 @@ def _run_pretrain(args):
 
 def _run_finetune(args):
     model = _model_kwargs(args)
+    given = [name for name in PRESET_FIXED if model[name] is not None]
+    if args.preset is not None and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(
+            f"{flags}: the preset's backbone and tokenizer fix these; "
+            "drop them to fine-tune the preset, or drop --preset to "
+            "train a new model."
+        )
+    training = _import_keras_linformer()
     if args.preset is not None:
-        given = [name for name in PRESET_FIXED if model[name] is not None]
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise ValueError(
-                f"{flags}: the preset's backbone and tokenizer fix these; "
-                "drop them to fine-tune the preset, or drop --preset to "
-                "train a new model."
-            )
+        kwargs = dict(preset=args.preset, sequence_length=args.sequence_length)
     else:
         model = {
             name: MODEL_DEFAULTS[name] if value is None else value
             for name, value in model.items()
         }
-    training = _import_keras_linformer()
-    if args.preset is not None:
-        kwargs = dict(preset=args.preset, sequence_length=args.sequence_length)
-    else:
         kwargs = dict(model=training.ModelConfig(**model))
     training.finetune(
         args.train,
@@ -526,11 +509,29 @@ def _run_evaluate(args):
     )
 
 
-def _run_export(args):
+def run_export_command(args):
+    """Runs `keras-linformer export` from parsed arguments; returns the
+    path of the new version directory (also printed)."""
     with _quiet_native_logs():
-        from keras_linformer.export import run_export_command
-
-    run_export_command(args)
+        from keras_linformer.export.saved_model import export_for_serving
+        from keras_linformer.export.versioning import check_export_target
+        from keras_linformer.models.presets import load_preset
+    try:
+        # What can be refused is refused before the (slow) loading.
+        check_export_target(args.base_dir, args.name, args.version)
+        model = load_preset(args.preset)
+        path = export_for_serving(
+            model,
+            base_dir=args.base_dir,
+            name=args.name,
+            version=args.version,
+            include_preprocessing=args.include_preprocessing,
+            warmup=args.warmup,
+        )
+    except FileExistsError as e:
+        raise ValueError(str(e)) from e  # a usage error, not a crash
+    print(f"Exported {type(model).__name__} to {path}")
+    return path
 
 
 def main(argv=None):

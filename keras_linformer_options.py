@@ -17,7 +17,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class ProjectionKind:
-    """What a projection kind is.
+    """What a projection kind is; each property is False unless given.
 
     Attributes:
         name: the `projection` argument that selects it.
@@ -34,69 +34,35 @@ class ProjectionKind:
     """
 
     name: str
-    windowed: bool
-    weightless: bool
-    linear: bool
-    matrix: bool
-    normalized: bool
+    windowed: bool = False
+    weightless: bool = False
+    linear: bool = False
+    matrix: bool = False
+    normalized: bool = False
 
 
 PROJECTION_KINDS = {
     kind.name: kind
     for kind in (
         # The paper's learned (n, k) matrix.
-        ProjectionKind(
-            "linear",
-            windowed=False,
-            weightless=False,
-            linear=True,
-            matrix=True,
-            normalized=False,
-        ),
+        ProjectionKind("linear", linear=True, matrix=True),
         # The paper's general projections: pooling over windows of n / k.
         ProjectionKind(
-            "mean",
-            windowed=True,
-            weightless=True,
-            linear=True,
-            matrix=False,
-            normalized=True,
+            "mean", windowed=True, weightless=True, linear=True, normalized=True
         ),
-        ProjectionKind(
-            "max",
-            windowed=True,
-            weightless=True,
-            linear=False,
-            matrix=False,
-            normalized=False,
-        ),
+        ProjectionKind("max", windowed=True, weightless=True),
         # Max over k windows of n / k real positions spread over each
         # document: "max" on full blocks, and a short document still fills
         # all k slots.
-        ProjectionKind(
-            "sliding_max",
-            windowed=True,
-            weightless=True,
-            linear=False,
-            matrix=False,
-            normalized=False,
-        ),
+        ProjectionKind("sliding_max", windowed=True, weightless=True),
         # The paper's convolution, kernel = stride = n / k.
-        ProjectionKind(
-            "conv",
-            windowed=True,
-            weightless=False,
-            linear=True,
-            matrix=False,
-            normalized=False,
-        ),
+        ProjectionKind("conv", windowed=True, linear=True),
     )
 }
 PROJECTIONS = tuple(PROJECTION_KINDS)
 
-# The default of the layers, the backbone and the command line: on padded
-# documents of varied length it keeps the standard model's accuracy, where
-# the paper's "linear" loses 5 to 14 points (docs/results.md).
+# The default of the layers, the backbone and the command line; on padded
+# documents, docs/results.md compares it with the paper's "linear".
 DEFAULT_PROJECTION = "sliding_max"
 
 # `sharing`: none (E_i, F_i per head), headwise (one E and one F a layer),

@@ -2,46 +2,30 @@
 
 import keras
 import tensorflow as tf
+from keras_hub.models import Backbone
+from keras_hub.models import MaskedLM
+from keras_hub.models import TextClassifier
 
 from keras_linformer.export import signatures
 from keras_linformer.export.versioning import atomic_version_dir
-from keras_linformer.export.versioning import check_base_dir
-from keras_linformer.export.versioning import check_model_name
-from keras_linformer.export.versioning import check_version
-from keras_linformer.export.versioning import check_version_free
+from keras_linformer.export.versioning import check_export_target
 from keras_linformer.export.warmup import warmup_id_inputs
 from keras_linformer.export.warmup import warmup_text_inputs
 from keras_linformer.export.warmup import write_warmup_requests
 
 
-def model_kind(model):
-    """`"masked_lm"`, `"classifier"` or `"backbone"`."""
-    from keras_hub.models import Backbone
-    from keras_hub.models import MaskedLM
-    from keras_hub.models import TextClassifier
-
+def serving_functions(model, include_preprocessing=True):
+    """`{signature: (fn, input_signature)}` for a keras_hub model."""
     if isinstance(model, MaskedLM):
-        return "masked_lm"
+        return signatures.masked_lm_functions(model, include_preprocessing)
     if isinstance(model, TextClassifier):
-        return "classifier"
+        return signatures.classifier_functions(model, include_preprocessing)
     if isinstance(model, Backbone):
-        return "backbone"
+        return signatures.backbone_functions(model)
     raise ValueError(
         "export_for_serving exports a keras_hub Backbone, TextClassifier or "
         f"MaskedLM (e.g. LinformerBackbone). Received: {type(model).__name__}"
     )
-
-
-def serving_functions(model, include_preprocessing=True):
-    """`(kind, {signature: (fn, input_signature)})` for `model`."""
-    kind = model_kind(model)
-    if kind == "backbone":
-        return kind, signatures.backbone_functions(model)
-    if kind == "classifier":
-        return kind, signatures.classifier_functions(
-            model, include_preprocessing
-        )
-    return kind, signatures.masked_lm_functions(model, include_preprocessing)
 
 
 def export_for_serving(
@@ -59,26 +43,10 @@ def export_for_serving(
     into a hidden temporary directory and renamed into place, so TF Serving,
     which polls `base_dir/name`, never sees a half-written version.
 
-    Signatures (batch dimension `None`; see `keras_linformer.export.
-    signatures` for the full contract):
-
-    - backbone: `serving_default(token_ids, padding_mask) -> sequence_output`
-    - text classifier: `serving_default(text) -> probabilities, label` with
-      the tokenizer in the graph, and `predict_ids(token_ids, padding_mask)`.
-      A head of one unit is served as a binary classifier: its unit is the
-      logit of class 1, `probabilities` is `[1 - sigmoid(logit),
-      sigmoid(logit)]` (two columns, as for `num_classes=2`) and `label`
-      is 1 where the logit is above 0, as a TF Serving client of a binary
-      classifier expects (a softmax over one unit would be 1.0 for every
-      input). A one-unit head with a softmax (or another activation than
-      none or sigmoid) is refused with a `ValueError`.
-    - masked LM: `serving_default(text)`, the text containing `"[MASK]"`,
-      and `predict_ids(token_ids, padding_mask)`, both returning the top 5
-      `top_ids`, `top_tokens` and `top_scores` at each `mask_positions`.
-
-    Text signatures work with the WordPiece `LinformerTokenizer` and the
-    byte-level `LinformerByteTokenizer` (whose `"[MASK]"` in a text is one
-    token, its other characters one token a UTF-8 byte).
+    A backbone gets `serving_default(token_ids, padding_mask)`; a text
+    classifier or masked LM gets `serving_default(text)`, with the tokenizer
+    in the graph, and `predict_ids(token_ids, padding_mask)`. Their inputs
+    and outputs are listed in examples/serving/README.md ("Signatures").
 
     Args:
         model: a `LinformerBackbone`, `LinformerTextClassifier` or
@@ -103,9 +71,9 @@ def export_for_serving(
 
     Raises:
         ValueError: before anything is traced or written, for a bad name
-            or version, a `base_dir` that is a file or not writable, an
-            existing `version`, or a model that cannot be served (see
-            above).
+            or version, a `base_dir` that is a file or not writable, or a
+            model that cannot be served (such as a one-unit softmax head).
+        FileExistsError: if `version` exists.
 
     Example:
 
@@ -113,26 +81,16 @@ def export_for_serving(
     >>> path
     '.../saved_models/sst2/1'
     """
-    if name is None:
-        raise ValueError("`name` is required: the model name in TF Serving.")
     # Refuse bad names and taken versions before the (slow) tracing.
-    check_model_name(name)
-    version = check_version(version)
-    check_base_dir(base_dir, name)
-    if version is not None:
-        check_version_free(base_dir, name, version)
-    kind, functions = serving_functions(model, include_preprocessing)
+    version = check_export_target(base_dir, name, version)
+    functions = serving_functions(model, include_preprocessing)
     preprocessor = getattr(model, "preprocessor", None)
     tokenizer = getattr(preprocessor, "tokenizer", None)
-    backbone = model if kind == "backbone" else model.backbone
+    n = getattr(model, "backbone", model).max_sequence_length
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    # `serving_default` first: TF Serving's default signature.
-    for signature_name in sorted(
-        functions, key=lambda s: (s != "serving_default", s)
-    ):
-        fn, input_signature = functions[signature_name]
+    for signature_name, (fn, input_signature) in functions.items():
         archive.add_endpoint(signature_name, fn, input_signature)
 
     with atomic_version_dir(base_dir, name, version) as (temp_dir, state):
@@ -143,8 +101,6 @@ def export_for_serving(
                 if specs[0].dtype == tf.string:
                     requests[signature_name] = warmup_text_inputs()
                 else:
-                    requests[signature_name] = warmup_id_inputs(
-                        tokenizer, backbone.max_sequence_length
-                    )
+                    requests[signature_name] = warmup_id_inputs(tokenizer, n)
             write_warmup_requests(temp_dir, name, requests)
     return state["path"]

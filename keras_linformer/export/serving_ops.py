@@ -7,13 +7,8 @@ tensorflow-text version it pins into the model server. Releases 2.13 to
 `TFText>RoundRobinTrim` (tensorflow/serving issue 2267); 2.20 has them
 all. Versions before 2.13 are not checked here.
 
-Which exports use which: the WordPiece tokenizer's text signatures use
-`FastWordpieceTokenizeWithOffsets` (and the ops of its normalization and
-splitting); the byte-level tokenizer (`LinformerByteTokenizer`) turns text
-into ids with core string ops only, except in a masked LM's text signature,
-which splits the text at the special tokens ("[MASK]") with
-`RegexSplitWithOffsets`. Id signatures (`--no-preprocessing`) are core
-TensorFlow. tests/export checks every export's op list against this table.
+Which exports use which is listed in examples/serving/README.md;
+tests/export checks every export's op list against this table.
 
 Example:
 

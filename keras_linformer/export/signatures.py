@@ -2,41 +2,13 @@
 
 Every function here is traced into a graph of TensorFlow and tensorflow-text
 ops only (no `tf.py_function`), so the SavedModel runs in TF Serving with no
-Python. Batch and sequence dimensions are `None`.
+Python. The signatures of each model kind, their inputs, outputs and input
+rules are listed in examples/serving/README.md ("Signatures").
 
-Signatures by model kind:
-
-| model | signature | inputs | outputs |
-| --- | --- | --- | --- |
-| backbone | `serving_default` | `token_ids`, `padding_mask` | `sequence_output` |
-| classifier | `serving_default` | `text` | `probabilities`, `label` |
-| classifier | `predict_ids` | `token_ids`, `padding_mask` | `probabilities`, `label` |
-| masked LM | `serving_default` | `text` | `mask_positions`, `top_ids`, `top_tokens`, `top_scores`, `num_masked` |
-| masked LM | `predict_ids` | `token_ids`, `padding_mask` | as above |
-
-Id inputs are int32 `[batch, L]`; a row longer than n (the backbone's
-`max_sequence_length`), ids outside `[0, vocabulary_size)`, inputs of
-different shapes or of the wrong rank fail with `InvalidArgumentError`
-naming the limit (a classifier also needs L >= 1, its `[CLS]` position).
-Any non-zero `padding_mask` value marks a real token. Text inputs are
-tf.string `[batch]`: bytes that are not valid UTF-8 are replaced by U+FFFD,
-the text is tokenized in the graph, truncated to the preprocessor's
-`sequence_length` (<= n), and padded only to the longest text of the
-request rounded up to a multiple of 64 (`SERVING_LENGTH_STEP`), which gives
-the outputs of padding to n at the cost of the request's real length. An empty batch gives empty outputs; an empty
-string is a sequence of only `[CLS] [SEP]`.
-
-Classifier outputs: `probabilities` float32 `[batch, C]` (softmax over the
-C classes) and `label` int32 `[batch]` (the most probable class). A head of
-one unit is a binary classifier whose unit is the logit of class 1: served
-with C = 2, `probabilities` `[1 - sigmoid(logit), sigmoid(logit)]` and
-`label` 1 where sigmoid(logit) > 0.5 (logit > 0), else 0.
-
-Masked LM outputs: `mask_positions` int32 `[batch, M]` (index of each mask
-token in the packed sequence, -1 in unused slots; M is the most masks in a
-row of the batch), `num_masked` int32 `[batch]`, and `top_ids` int32,
-`top_tokens` string, `top_scores` float32 softmax probabilities, each
-`[batch, M, 5]` (-1, "" and 0 in unused slots).
+A classifier head of one unit is a binary classifier whose unit is the logit
+of class 1: it is served as two classes, `probabilities` `[1 - p, p]` with
+p = sigmoid(logit) and `label` 1 where p > 0.5 (a softmax over one unit
+would be 1.0 for every input).
 """
 
 import keras
@@ -59,11 +31,15 @@ def text_specs():
     return [tf.TensorSpec(shape=[None], dtype=tf.string, name="text")]
 
 
-def check_ids(
-    token_ids, padding_mask, max_sequence_length, vocabulary_size, min_length=0
-):
-    """Asserts the id-signature contract; returns the 0/1 int32 mask."""
-    n = max_sequence_length
+def check_ids(token_ids, padding_mask, backbone, min_length=0):
+    """Asserts the id-signature contract; returns the ids and the 0/1 int32
+    mask (any non-zero `padding_mask` value marks a real token)."""
+    n = backbone.max_sequence_length
+    vocabulary_size = backbone.vocabulary_size
+    out_of_range = (
+        "Token id out of range: ids must be in "
+        f"[0, vocabulary_size={vocabulary_size})"
+    )
     # Kernels check this at run time; TF Serving feeds tensors of any shape.
     token_ids = tf.ensure_shape(token_ids, [None, None])
     padding_mask = tf.ensure_shape(padding_mask, [None, None])
@@ -73,10 +49,8 @@ def check_ids(
             tf.debugging.assert_greater_equal(
                 tf.shape(token_ids)[1],
                 tf.constant(min_length, tf.int32),
-                message=(
-                    f"Input too short: rows need at least {min_length} token "
-                    "(the [CLS] position the classifier reads)"
-                ),
+                message=f"Input too short: rows need at least {min_length} "
+                "token (the [CLS] position the classifier reads)",
             )
         )
     checks += [
@@ -88,25 +62,14 @@ def check_ids(
         tf.debugging.assert_less_equal(
             tf.shape(token_ids)[1],
             tf.constant(n, tf.int32),
-            message=(
-                f"Input too long: at most max_sequence_length={n} tokens per "
-                "row are accepted (the length of `token_ids`, axis 1)"
-            ),
+            message=f"Input too long: at most max_sequence_length={n} tokens "
+            "per row are accepted (the length of `token_ids`, axis 1)",
         ),
-        tf.debugging.assert_non_negative(
-            token_ids,
-            message=(
-                "Token id out of range: ids must be in "
-                f"[0, vocabulary_size={vocabulary_size})"
-            ),
-        ),
+        tf.debugging.assert_non_negative(token_ids, message=out_of_range),
         tf.debugging.assert_less(
             token_ids,
             tf.constant(vocabulary_size, tf.int32),
-            message=(
-                "Token id out of range: ids must be in "
-                f"[0, vocabulary_size={vocabulary_size})"
-            ),
+            message=out_of_range,
         ),
     ]
     with tf.control_dependencies(checks):
@@ -129,16 +92,9 @@ def clean_text(text):
 
 
 def _class_outputs(outputs, activation):
-    """`probabilities` and `label` from a classifier's outputs.
-
-    Several units: a softmax over them (unless the head already applies
-    one, or another per-class activation), and the argmax. One unit: the
-    logit of class 1 of a binary classifier, so class 1 has probability
-    sigmoid(logit) (the unit's value if the head applies a sigmoid); the
-    outputs are those of two classes, `probabilities` `[1 - p, p]` and
-    `label` `p > 0.5`. (A softmax over one unit is 1.0 whatever the
-    input: `check_one_unit_head` refuses that head.)
-    """
+    """`probabilities` and `label` from a classifier's outputs: a softmax
+    over logits (a head with an activation gives scores already) and the
+    argmax; for one unit, the two classes of a binary classifier."""
     outputs = tf.cast(outputs, tf.float32)
     if outputs.shape[-1] == 1:
         if activation is keras.activations.sigmoid:
@@ -148,13 +104,9 @@ def _class_outputs(outputs, activation):
         probabilities = tf.stack([1.0 - positive, positive], axis=-1)
         label = tf.cast(positive > 0.5, tf.int32)
         return {"probabilities": probabilities, "label": label}
-    if activation is keras.activations.softmax:
-        probabilities = outputs
-    elif activation in (None, keras.activations.linear):
+    probabilities = outputs
+    if activation in (None, keras.activations.linear):
         probabilities = tf.nn.softmax(outputs, axis=-1)
-    else:
-        # Sigmoid or another per-class activation: already scores.
-        probabilities = outputs
     label = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return {"probabilities": probabilities, "label": label}
 
@@ -163,12 +115,8 @@ def check_one_unit_head(classifier, activation):
     """Refuses a one-unit head whose activation makes its output
     meaningless as a class score (a softmax over one unit is always 1.0)
     or unknown (anything but none, linear or sigmoid)."""
-    num_classes = getattr(classifier, "num_classes", None)
-    if num_classes != 1:
-        return
-    if activation in (None, keras.activations.linear):
-        return
-    if activation is keras.activations.sigmoid:
+    served = (None, keras.activations.linear, keras.activations.sigmoid)
+    if getattr(classifier, "num_classes", None) != 1 or activation in served:
         return
     name = getattr(activation, "__name__", repr(activation))
     raise ValueError(
@@ -183,13 +131,9 @@ def check_one_unit_head(classifier, activation):
 
 def backbone_functions(backbone):
     """`{name: (fn, input_signature)}` for a bare backbone."""
-    n = backbone.max_sequence_length
-    vocabulary_size = backbone.vocabulary_size
 
     def serve_ids(token_ids, padding_mask):
-        token_ids, padding_mask = check_ids(
-            token_ids, padding_mask, n, vocabulary_size
-        )
+        token_ids, padding_mask = check_ids(token_ids, padding_mask, backbone)
         outputs = backbone(
             {"token_ids": token_ids, "padding_mask": padding_mask},
             training=False,
@@ -201,9 +145,6 @@ def backbone_functions(backbone):
 
 def classifier_functions(classifier, include_preprocessing=True):
     """`{name: (fn, input_signature)}` for a text classifier."""
-    backbone = classifier.backbone
-    n = backbone.max_sequence_length
-    vocabulary_size = backbone.vocabulary_size
     activation = getattr(classifier, "activation", None)
     check_one_unit_head(classifier, activation)
 
@@ -214,35 +155,20 @@ def classifier_functions(classifier, include_preprocessing=True):
         )
         return _class_outputs(outputs, activation)
 
-    def predict_ids(token_ids, padding_mask):
-        token_ids, padding_mask = check_ids(
-            token_ids,
-            padding_mask,
-            n,
-            vocabulary_size,
-            min_length=backbone.start_token_index + 1,
-        )
-        return run(token_ids, padding_mask)
-
-    functions = {"predict_ids": (predict_ids, ids_specs())}
-    if not include_preprocessing:
-        functions["serving_default"] = (predict_ids, ids_specs())
-        return functions
-    preprocessor = _require_preprocessor(classifier)
-    pack = _text_packer(preprocessor, preprocessor.tokenizer)
-
-    def serve_text(text):
-        return run(*pack(preprocessor.tokenizer(clean_text(text))))
-
-    functions["serving_default"] = (serve_text, text_specs())
-    return functions
+    text_tokenizer = None
+    if include_preprocessing:
+        text_tokenizer = _require_preprocessor(classifier).tokenizer
+    return _task_functions(
+        run,
+        classifier,
+        text_tokenizer,
+        min_length=classifier.backbone.start_token_index + 1,
+    )
 
 
 def masked_lm_functions(masked_lm, include_preprocessing=True, top_k=TOP_K):
     """`{name: (fn, input_signature)}` for a masked language model."""
-    backbone = masked_lm.backbone
-    n = backbone.max_sequence_length
-    vocabulary_size = backbone.vocabulary_size
+    vocabulary_size = masked_lm.backbone.vocabulary_size
     preprocessor = getattr(masked_lm, "preprocessor", None)
     tokenizer = getattr(preprocessor, "tokenizer", None)
     if tokenizer is not None:
@@ -316,27 +242,34 @@ def masked_lm_functions(masked_lm, include_preprocessing=True, top_k=TOP_K):
             "top_scores": top_scores,
         }
 
+    text_tokenizer = None
+    if include_preprocessing:
+        # The training preprocessor masks at random; serving keeps the
+        # user's "[MASK]" tokens, recognized in the text.
+        text_tokenizer = _tokenizer_with_special_tokens(tokenizer)
+    return _task_functions(run, masked_lm, text_tokenizer)
+
+
+def _task_functions(run, task, text_tokenizer, min_length=0):
+    """The signatures of a task that `run(token_ids, padding_mask)` serves:
+    `predict_ids` on checked ids, and `serving_default` on text split by
+    `text_tokenizer` and packed as the task's preprocessor packs (or, where
+    `text_tokenizer` is None, on ids like `predict_ids`)."""
+
     def predict_ids(token_ids, padding_mask):
-        token_ids, padding_mask = check_ids(
-            token_ids, padding_mask, n, vocabulary_size
+        return run(
+            *check_ids(token_ids, padding_mask, task.backbone, min_length)
         )
-        return run(token_ids, padding_mask)
 
-    functions = {"predict_ids": (predict_ids, ids_specs())}
-    if not include_preprocessing:
-        functions["serving_default"] = (predict_ids, ids_specs())
-        return functions
-
-    # The training preprocessor masks at random; serving keeps the user's
-    # "[MASK]" tokens, so tokenize with special tokens recognized in text.
-    text_tokenizer = _tokenizer_with_special_tokens(tokenizer)
-    pack = _text_packer(preprocessor, tokenizer)
+    ids = (predict_ids, ids_specs())
+    if text_tokenizer is None:
+        return {"predict_ids": ids, "serving_default": ids}
+    pack = _text_packer(task.preprocessor)
 
     def serve_text(text):
         return run(*pack(text_tokenizer(clean_text(text))))
 
-    functions["serving_default"] = (serve_text, text_specs())
-    return functions
+    return {"predict_ids": ids, "serving_default": (serve_text, text_specs())}
 
 
 def _require_preprocessor(task):
@@ -351,11 +284,8 @@ def _require_preprocessor(task):
 
 
 def _tokenizer_with_special_tokens(tokenizer):
-    """A copy of `tokenizer` that maps the text of special tokens in its
-    input ("[MASK]") to their ids: a WordPiece tokenizer (whose vocabulary
-    is set on the copy) or a byte-level one (no vocabulary; its copy
-    splits the text at special tokens with tensorflow-text's
-    `RegexSplitWithOffsets`)."""
+    """A copy of `tokenizer` that maps the special tokens written in its
+    input ("[MASK]") to their ids."""
     if getattr(tokenizer, "special_tokens_in_strings", False):
         return tokenizer
     config = tokenizer.get_config()
@@ -380,7 +310,7 @@ def _tokenizer_with_special_tokens(tokenizer):
     return copy
 
 
-def _text_packer(preprocessor, tokenizer):
+def _text_packer(preprocessor):
     """Tokens -> `(token_ids, padding_mask)`, int32, packed as the
     preprocessor packs a single text, then cut to the longest row of the
     request rounded up to a multiple of `SERVING_LENGTH_STEP`: a short
@@ -388,6 +318,7 @@ def _text_packer(preprocessor, tokenizer):
     """
     from keras_hub.layers import MultiSegmentPacker
 
+    tokenizer = preprocessor.tokenizer
     # One segment is truncated the same way by every trimmer. The waterfall
     # trimmer is made of core ops, where the preprocessor's round robin
     # needs the `TFText>RoundRobinTrim` kernel, which TF Serving 2.13 to

@@ -1,11 +1,8 @@
 """Versioned directories for TF Serving, written atomically.
 
-TF Serving polls `--model_base_path` (here `base_dir/NAME`) and loads every
-child directory whose name is an integer as a version of the model. A version
-must therefore appear complete or not at all: the SavedModel is written to a
-hidden temporary directory next to the versions (a name that is not an
-integer, which TF Serving ignores), then renamed into place with one
-`os.rename`, which is atomic on a POSIX file system.
+TF Serving polls `base_dir/NAME` and loads every child directory named by an
+integer as a version, so a version is written into a hidden temporary
+directory beside them and renamed into place (`atomic_version_dir`).
 """
 
 import contextlib
@@ -37,11 +34,8 @@ def check_model_name(name):
 
 
 def check_version(version):
-    """Returns `version` as an int, or raises a `ValueError`.
-
-    Versions are integers from 1 to 2**63 - 1 (`MAX_VERSION`): TF Serving
-    reads the directory name as an int64.
-    """
+    """Returns `version` (None, or an int from 1 to `MAX_VERSION`, or its
+    digits) as an int, or raises a `ValueError`."""
     if version is None:
         return None
     if isinstance(version, str) and _VERSION_PATTERN.match(version):
@@ -62,25 +56,20 @@ def check_version(version):
 
 
 def existing_versions(model_dir):
-    """The integer versions present in `model_dir`, sorted.
-
-    A directory whose name is a number above 2**63 - 1 is no version TF
-    Serving can load: it is left out, with a warning, so that it does not
-    push the next version out of range.
-    """
+    """The integer versions present in `model_dir`, sorted. A number above
+    2**63 - 1, which TF Serving cannot load, is left out with a warning (so
+    that it does not push the next version out of range)."""
     if not os.path.isdir(model_dir):
         return []
     versions = []
     for entry in os.listdir(model_dir):
-        if not _VERSION_PATTERN.match(entry):
-            continue
-        if not os.path.isdir(os.path.join(model_dir, entry)):
+        path = os.path.join(model_dir, entry)
+        if not _VERSION_PATTERN.match(entry) or not os.path.isdir(path):
             continue
         if int(entry) > MAX_VERSION:
             warnings.warn(
-                f"Ignoring {os.path.join(model_dir, entry)}: a version "
-                "number above 2**63 - 1, which TF Serving cannot load. "
-                "Remove or rename it.",
+                f"Ignoring {path}: a version number above 2**63 - 1, "
+                "which TF Serving cannot load. Remove or rename it.",
                 stacklevel=2,
             )
             continue
@@ -103,11 +92,26 @@ def next_version(model_dir):
     return versions[-1] + 1 if versions else 1
 
 
-def check_base_dir(base_dir, name):
-    """Raises a `ValueError` unless `base_dir/name` can be created or
-    written: checked before a model is loaded or traced, so that a base
-    directory that is a file or read-only fails at once, with its name.
+def check_export_target(base_dir, name, version):
+    """Checks what `export_for_serving` is asked to write before a model is
+    loaded or traced; returns `version` as an int (or None).
+
+    Raises:
+        ValueError: for a bad `name` or `version`, or a `base_dir/name`
+            that cannot be created or written (a file, or read-only).
+        FileExistsError: if `base_dir/name/version` exists.
     """
+    check_model_name(name)
+    version = check_version(version)
+    check_base_dir(base_dir, name)
+    if version is not None:
+        check_version_free(base_dir, name, version)
+    return version
+
+
+def check_base_dir(base_dir, name):
+    """Raises a `ValueError` naming the path unless `base_dir/name` can be
+    created or written."""
     model_dir = os.path.join(os.path.abspath(base_dir), name)
     path = model_dir
     # The deepest part of base_dir/name that exists is where writing starts.
@@ -135,29 +139,26 @@ def check_base_dir(base_dir, name):
         )
 
 
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(path):
     """Flushes every file under `path`, then the directories, to disk."""
     for root, _, files in os.walk(path):
         for filename in files:
-            fd = os.open(os.path.join(root, filename), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(os.path.join(root, filename))
         _fsync_dir(root)
 
 
 def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    # Not every file system can open or flush a directory.
+    with contextlib.suppress(OSError):
+        _fsync(path)
 
 
 def check_version_free(base_dir, name, version):
@@ -176,25 +177,17 @@ def _version_exists_error(target):
 
 @contextlib.contextmanager
 def atomic_version_dir(base_dir, name, version=None):
-    """Yields a temporary directory that becomes `base_dir/name/VERSION`.
+    """Yields `(temp_dir, state)`: the caller writes the complete SavedModel
+    into `temp_dir`, which becomes `base_dir/name/VERSION` when the block
+    ends without an exception, at `state["path"]`.
 
-    The caller writes the complete SavedModel into the yielded directory.
-    When the block ends without an exception, the directory is flushed to
-    disk and renamed to `base_dir/name/VERSION`, where VERSION is `version`
-    or, when `version` is None, the next free integer (recomputed at rename
-    time, so two concurrent exports get different versions). On any
-    exception the temporary directory is removed and no version appears;
-    if the process is killed, only a hidden `.export-tmp-*` directory is
-    left, which TF Serving ignores.
-
-    The final path is available as `state["path"]` of the yielded
-    `(temp_dir, state)` pair after the block.
+    The directory is flushed to disk, then renamed. VERSION is `version`
+    (checked by `check_export_target`) or, when None, the next free one,
+    recomputed at rename time so that concurrent exports get different
+    versions. On an exception no version appears; a killed process leaves
+    only a hidden `.export-tmp-*` directory, which TF Serving ignores.
     """
-    check_model_name(name)
-    version = check_version(version)
     model_dir = os.path.join(os.path.abspath(base_dir), name)
-    if version is not None:
-        check_version_free(base_dir, name, version)
     state = {"path": None}
     with staged_directory(model_dir, TEMP_PREFIX) as temp_dir:
         yield temp_dir, state
@@ -218,11 +211,11 @@ def _rename_into_place(temp_dir, model_dir, version, attempts=100):
         except OSError as e:
             # Another export took this version between the check and the
             # rename (Linux refuses to rename onto a non-empty directory).
-            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and not fixed:
-                continue
-            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if fixed:
                 raise _version_exists_error(target) from e
-            raise
+            continue
         return target
     raise RuntimeError(
         f"Could not find a free version directory in {model_dir} after "

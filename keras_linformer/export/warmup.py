@@ -14,33 +14,15 @@ WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-def _serving_apis():
-    try:
-        from tensorflow_serving.apis import model_pb2
-        from tensorflow_serving.apis import predict_pb2
-        from tensorflow_serving.apis import prediction_log_pb2
-    except ImportError as e:
-        raise ImportError(
-            "Writing TF Serving warmup requests needs tensorflow-serving-api, "
-            "a dependency of keras-linformer that is missing from this "
-            "environment (`pip install 'tensorflow-serving-api>=2.21,<2.22'`)"
-            "; or export with warmup=False."
-        ) from e
-    return model_pb2, predict_pb2, prediction_log_pb2
-
-
 def warmup_id_inputs(tokenizer=None, max_sequence_length=8):
     """`{"token_ids", "padding_mask"}`: two small valid rows of ids."""
     length = max(1, min(8, max_sequence_length))
-    special = (0, 0, 0, 0)
+    cls_id = mask_id = sep_id = pad_id = 0
     if tokenizer is not None:
-        special = (
-            tokenizer.start_token_id,
-            tokenizer.mask_token_id,
-            tokenizer.end_token_id,
-            tokenizer.pad_token_id,
-        )
-    cls_id, mask_id, sep_id, pad_id = special
+        cls_id = tokenizer.start_token_id
+        mask_id = tokenizer.mask_token_id
+        sep_id = tokenizer.end_token_id
+        pad_id = tokenizer.pad_token_id
     ids = np.full((2, length), pad_id, dtype=np.int32)
     mask = np.zeros((2, length), dtype=np.int32)
     first = [cls_id, mask_id, sep_id][:length]
@@ -62,7 +44,11 @@ def write_warmup_requests(export_dir, model_name, requests):
 
     Returns the path of the file.
     """
-    model_pb2, predict_pb2, prediction_log_pb2 = _serving_apis()
+    # tensorflow-serving-api, imported here: only warmup requests need it.
+    from tensorflow_serving.apis import model_pb2
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
     directory = os.path.join(export_dir, WARMUP_DIR)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, WARMUP_FILE)

@@ -11,6 +11,9 @@ from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import validate_projection
 from keras_linformer.upstream import transformer_encoder_sublayers
 
+# The attention layers' sublayers that `from_roberta` copies (all but E, F).
+_DENSE_LAYERS = ("query_dense", "key_dense", "value_dense", "output_dense")
+
 
 def linformer_kernel_initializer(stddev=0.02):
     return keras.initializers.TruncatedNormal(stddev=stddev)
@@ -57,14 +60,10 @@ class LinformerBackbone(Backbone):
         projected_dim: int, or a list with one int per layer (the paper's
             nonuniform projected dimension; not with layerwise sharing).
         projection: string. `"sliding_max"` (the default: the max over
-            k windows of n / k real positions spread evenly over each
-            document, padded positions excluded, so a padded document of
-            any length fills all k slots with the statistics the model was
-            pretrained on), `"max"` (max pooling over fixed windows of
-            n / k positions), `"mean"`, `"conv"` or the paper's `"linear"`;
-            all but `"linear"` need n divisible by k. See
-            `keras_linformer.layers.SequenceProjection` and
-            docs/results.md for how they compare on padded text.
+            k windows of the real positions of each document, so a padded
+            document fills all k slots), `"max"`, `"mean"`, `"conv"` or the
+            paper's `"linear"`; all but `"linear"` need n divisible by k.
+            See `keras_linformer.layers.SequenceProjection`.
         sharing: string. `"none"`, `"headwise"`, `"key_value"` or
             `"layerwise"` (one projection for every layer of the model).
         dropout: float. Dropout rate of the embeddings and encoders.
@@ -195,10 +194,8 @@ class LinformerBackbone(Backbone):
         self.projection = projection
         self.sharing = sharing
         self.dropout = dropout
-        self.projection_initializer = (
-            keras.initializers.get(projection_initializer)
-            if projection_initializer
-            else None
+        self.projection_initializer = keras.initializers.get(
+            projection_initializer
         )
         self.start_token_index = 0
 
@@ -241,10 +238,8 @@ class LinformerBackbone(Backbone):
                 "projection": self.projection,
                 "sharing": self.sharing,
                 "dropout": self.dropout,
-                "projection_initializer": (
-                    keras.initializers.serialize(self.projection_initializer)
-                    if self.projection_initializer
-                    else None
+                "projection_initializer": keras.initializers.serialize(
+                    self.projection_initializer
                 ),
             }
         )
@@ -298,32 +293,16 @@ class LinformerBackbone(Backbone):
             (source.embeddings, backbone.embeddings),
             (source.embeddings_layer_norm, backbone.embeddings_layer_norm),
         ]
-        for src, dst in zip(
+        for layers in zip(
             source.transformer_layers, backbone.transformer_layers
         ):
-            src, dst = (
-                transformer_encoder_sublayers(src),
-                transformer_encoder_sublayers(dst),
-            )
-            for name in (
-                "query_dense",
-                "key_dense",
-                "value_dense",
-                "output_dense",
-            ):
-                pairs.append(
-                    (
-                        getattr(src["attention"], name),
-                        getattr(dst["attention"], name),
-                    )
-                )
-            for name in (
-                "attention_norm",
-                "intermediate_dense",
-                "output_dense",
-                "feedforward_norm",
-            ):
-                pairs.append((src[name], dst[name]))
+            src, dst = map(transformer_encoder_sublayers, layers)
+            attention = (src.pop("attention"), dst.pop("attention"))
+            pairs += [(src[name], dst[name]) for name in src]
+            pairs += [
+                tuple(getattr(layer, name) for layer in attention)
+                for name in _DENSE_LAYERS
+            ]
         for src, dst in pairs:
             dst.set_weights(src.get_weights())
         return backbone

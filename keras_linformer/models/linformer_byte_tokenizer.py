@@ -1,20 +1,18 @@
 """Byte-level tokenizer for Linformer models: one token a UTF-8 byte."""
 
+import re
+
 import keras
 from keras_hub.tokenizers import ByteTokenizer
 
 from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
+from keras_linformer.models.linformer_tokenizer import add_bert_special_tokens
+from keras_linformer.models.vocabulary import SPECIAL_TOKENS
 
-# Special tokens take the first ids; byte b is id b + len(SPECIAL_TOKENS).
-BYTE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-BYTE_OFFSET = len(BYTE_SPECIAL_TOKENS)
-
-
-def _byte_token(byte):
-    """The printable name of byte `byte`: the character for printable ASCII,
-    `<0xNN>` otherwise (so that every token is valid UTF-8 text)."""
-    return chr(byte) if 0x20 <= byte < 0x7F else f"<0x{byte:02X}>"
+# The special tokens take the first ids, as in a WordPiece vocabulary; byte
+# b is id b + BYTE_OFFSET.
+BYTE_OFFSET = len(SPECIAL_TOKENS)
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
@@ -24,20 +22,14 @@ class LinformerByteTokenizer(ByteTokenizer):
     """A Linformer tokenizer on UTF-8 bytes, with BERT-style special tokens.
 
     Each byte of the UTF-8 encoding of a text is one token, as in the Long
-    Range Arena's text tasks: no vocabulary to learn, no unknown words, and
-    a sequence about five times longer than WordPiece's. It is keras_hub's
-    `ByteTokenizer` with the special tokens the Linformer preprocessors need
-    (`"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"`, `"[MASK]"`) placed before
-    the bytes: ids 0 to 4 are the special tokens and byte `b` is id `b + 5`,
-    so `vocabulary_size()` is 261. Bytes that are not valid UTF-8 keep
-    their own ids; `detokenize` replaces them as `errors` says.
-
-    Unlike keras_hub's `ByteTokenizer`, it keeps case by default: a
-    byte-level model sees the text as written.
+    Range Arena's text tasks: no vocabulary to learn and no unknown words.
+    It is keras_hub's `ByteTokenizer` with the special tokens the Linformer
+    preprocessors need (`"[PAD]"`, `"[UNK]"`, `"[CLS]"`, `"[SEP]"`,
+    `"[MASK]"`) as ids 0 to 4, before the bytes: byte `b` is id `b + 5`.
 
     Args:
         lowercase: If `True`, the input is lowercased first. Defaults to
-            `False`.
+            `False` (unlike keras_hub's `ByteTokenizer`).
         special_tokens_in_strings: If `True`, the special tokens' text
             (e.g. `"[MASK]"`) in an input string maps to their ids instead
             of to bytes (what a masked-LM server needs). Defaults to `False`.
@@ -66,13 +58,8 @@ class LinformerByteTokenizer(ByteTokenizer):
         errors="replace",
         **kwargs,
     ):
-        upstream.add_special_token(self, "[PAD]", "pad_token")
+        add_bert_special_tokens(self)
         upstream.add_special_token(self, "[UNK]", "unk_token")
-        upstream.add_special_token(self, "[CLS]", "cls_token")
-        upstream.add_special_token(self, "[SEP]", "sep_token")
-        upstream.add_special_token(self, "[MASK]", "mask_token")
-        upstream.add_special_token(self, "[CLS]", "start_token")
-        upstream.add_special_token(self, "[SEP]", "end_token")
         self.special_tokens_in_strings = special_tokens_in_strings
         super().__init__(lowercase=lowercase, errors=errors, **kwargs)
 
@@ -80,7 +67,11 @@ class LinformerByteTokenizer(ByteTokenizer):
         return BYTE_OFFSET + 256
 
     def get_vocabulary(self):
-        return list(BYTE_SPECIAL_TOKENS) + [_byte_token(b) for b in range(256)]
+        # A byte's token is its character for printable ASCII, else <0xNN>,
+        # so that every token is valid UTF-8 text.
+        return list(SPECIAL_TOKENS) + [
+            chr(b) if 0x20 <= b < 0x7F else f"<0x{b:02X}>" for b in range(256)
+        ]
 
     def id_to_token(self, id):
         if not 0 <= id < self.vocabulary_size():
@@ -95,7 +86,7 @@ class LinformerByteTokenizer(ByteTokenizer):
         if token not in vocabulary:
             raise ValueError(
                 f"Token {token!r} is neither a special token "
-                f"{list(BYTE_SPECIAL_TOKENS)} nor a byte's name."
+                f"{list(SPECIAL_TOKENS)} nor a byte's name."
             )
         return vocabulary.index(token)
 
@@ -136,15 +127,12 @@ class LinformerByteTokenizer(ByteTokenizer):
         import tensorflow as tf  # tf.data and serving graphs
         import tensorflow_text as tf_text
 
-        pattern = "|".join(
-            "".join(f"\\{c}" if not c.isalnum() else c for c in token)
-            for token in BYTE_SPECIAL_TOKENS
-        )
+        pattern = "|".join(re.escape(token) for token in SPECIAL_TOKENS)
         # Pieces: the text between special tokens, and the tokens themselves.
         pieces = tf_text.regex_split(strings, pattern, pattern)
         flat = pieces.flat_values
         special_id = tf.fill(tf.shape(flat), -1)
-        for id, token in enumerate(BYTE_SPECIAL_TOKENS):
+        for id, token in enumerate(SPECIAL_TOKENS):
             special_id = tf.where(tf.equal(flat, token), id, special_id)
         ids = self._byte_ids(flat)
         # A special token's piece becomes its one id.

@@ -40,12 +40,7 @@ class LinformerMaskedLM(PresetWithoutOptimizerMixin, MaskedLM):
     backbone_cls = LinformerBackbone
     preprocessor_cls = LinformerMaskedLMPreprocessor
 
-    def __init__(
-        self,
-        backbone,
-        preprocessor=None,
-        **kwargs,
-    ):
+    def __init__(self, backbone, preprocessor=None, **kwargs):
         check_preprocessor_fits_backbone(preprocessor, backbone)
         # === Layers ===
         self.backbone = backbone
@@ -70,8 +65,4 @@ class LinformerMaskedLM(PresetWithoutOptimizerMixin, MaskedLM):
         outputs = self.masked_lm_head(
             backbone_outputs, inputs["mask_positions"]
         )
-        super().__init__(
-            inputs=inputs,
-            outputs=outputs,
-            **kwargs,
-        )
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)

@@ -3,17 +3,13 @@
 import keras
 from keras_hub.models import MaskedLMPreprocessor
 
-from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
-from keras_linformer.models.task_utils import backbone_inputs
-from keras_linformer.models.task_utils import with_backbone_sequence_length
+from keras_linformer.models.task_utils import BackboneInputsMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_linformer")
-# From a preset without a preprocessor config, pack to the backbone's n.
-@upstream.fill_preset_kwargs(with_backbone_sequence_length)
-class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
+class LinformerMaskedLMPreprocessor(BackboneInputsMixin, MaskedLMPreprocessor):
     """Tokenizes, packs and masks text for `LinformerMaskedLM`.
 
     keras_hub's `MaskedLMPreprocessor` (same arguments: `tokenizer`,
@@ -38,8 +34,3 @@ class LinformerMaskedLMPreprocessor(MaskedLMPreprocessor):
 
     backbone_cls = LinformerBackbone
     tokenizer_cls = LinformerTokenizer
-
-    def call(self, x, y=None, sample_weight=None):
-        return backbone_inputs(
-            super().call(x, y=y, sample_weight=sample_weight)
-        )

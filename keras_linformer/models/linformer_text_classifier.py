@@ -93,11 +93,7 @@ class LinformerTextClassifier(PresetWithoutOptimizerMixin, TextClassifier):
         x = self.pooled_dense(x)
         x = self.output_dropout(x)
         outputs = self.output_dense(x)
-        super().__init__(
-            inputs=inputs,
-            outputs=outputs,
-            **kwargs,
-        )
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
         self.num_classes = num_classes

@@ -7,6 +7,17 @@ from keras_linformer import upstream
 from keras_linformer.models.linformer_backbone import LinformerBackbone
 
 
+def add_bert_special_tokens(tokenizer):
+    """Declares the BERT-style special tokens of a keras_hub tokenizer, with
+    `"[CLS]"` and `"[SEP]"` also as its start and end tokens."""
+    upstream.add_special_token(tokenizer, "[CLS]", "cls_token")
+    upstream.add_special_token(tokenizer, "[SEP]", "sep_token")
+    upstream.add_special_token(tokenizer, "[PAD]", "pad_token")
+    upstream.add_special_token(tokenizer, "[MASK]", "mask_token")
+    upstream.add_special_token(tokenizer, "[CLS]", "start_token")
+    upstream.add_special_token(tokenizer, "[SEP]", "end_token")
+
+
 @keras.saving.register_keras_serializable(package="keras_linformer")
 class LinformerTokenizer(WordPieceTokenizer):
     """keras_hub's `WordPieceTokenizer` with the BERT-style special tokens
@@ -31,22 +42,6 @@ class LinformerTokenizer(WordPieceTokenizer):
 
     backbone_cls = LinformerBackbone
 
-    def __init__(
-        self,
-        vocabulary=None,
-        lowercase=True,
-        **kwargs,
-    ):
-        upstream.add_special_token(self, "[CLS]", "cls_token")
-        upstream.add_special_token(self, "[SEP]", "sep_token")
-        upstream.add_special_token(self, "[PAD]", "pad_token")
-        upstream.add_special_token(self, "[MASK]", "mask_token")
-        # Also add `tokenizer.start_token` and `tokenizer.end_token` for
-        # compatibility with other tokenizers.
-        upstream.add_special_token(self, "[CLS]", "start_token")
-        upstream.add_special_token(self, "[SEP]", "end_token")
-        super().__init__(
-            vocabulary=vocabulary,
-            lowercase=lowercase,
-            **kwargs,
-        )
+    def __init__(self, vocabulary=None, lowercase=True, **kwargs):
+        add_bert_special_tokens(self)
+        super().__init__(vocabulary=vocabulary, lowercase=lowercase, **kwargs)

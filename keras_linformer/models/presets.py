@@ -53,13 +53,13 @@ def load_preset(preset_dir, require_task=False):
     Raises:
         FileNotFoundError: `preset_dir` is missing, or holds no task while
             `require_task` is set.
-        ValueError: the preset names a class that is not registered.
+        ValueError: `preset_dir` holds no preset, or names a class that is
+            not registered.
     """
     # Registers the Linformer and standard-baseline classes presets name.
     import keras_linformer.models  # noqa: F401
 
-    if not os.path.isdir(preset_dir):
-        raise FileNotFoundError(f"Preset directory not found: {preset_dir}")
+    check_preset_directory(preset_dir)
     kind, filename = "task", TASK_CONFIG_FILE
     name, cls = _registered_class(preset_dir, filename)
     if name is None and require_task:
@@ -70,12 +70,6 @@ def load_preset(preset_dir, require_task=False):
     if name is None:
         kind, filename = "backbone", BACKBONE_CONFIG_FILE
         name, cls = _registered_class(preset_dir, filename)
-    if name is None:
-        raise ValueError(
-            f"{preset_dir} is not a keras_hub preset: it has neither "
-            f"{TASK_CONFIG_FILE} nor {BACKBONE_CONFIG_FILE}. Save one with "
-            "`model.save_to_preset(dir)`."
-        )
     if cls is None or not hasattr(cls, "from_preset"):
         raise ValueError(
             f"{os.path.join(preset_dir, filename)} names the {kind} class "

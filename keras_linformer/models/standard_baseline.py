@@ -40,20 +40,14 @@ from keras_linformer.models.linformer_text_classifier_preprocessor import (
 from keras_linformer.models.linformer_tokenizer import LinformerTokenizer
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_linformer")(
-        cls
-    )
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_linformer")
 class StandardTokenizer(LinformerTokenizer):
     """`LinformerTokenizer` for presets of a standard `RobertaBackbone`."""
 
     backbone_cls = RobertaBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_linformer")
 class StandardMaskedLMPreprocessor(LinformerMaskedLMPreprocessor):
     """`LinformerMaskedLMPreprocessor` for a standard `RobertaBackbone`."""
 
@@ -61,7 +55,7 @@ class StandardMaskedLMPreprocessor(LinformerMaskedLMPreprocessor):
     tokenizer_cls = StandardTokenizer
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_linformer")
 class StandardTextClassifierPreprocessor(LinformerTextClassifierPreprocessor):
     """`LinformerTextClassifierPreprocessor` for a `RobertaBackbone`."""
 
@@ -69,7 +63,7 @@ class StandardTextClassifierPreprocessor(LinformerTextClassifierPreprocessor):
     tokenizer_cls = StandardTokenizer
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_linformer")
 class StandardMaskedLM(LinformerMaskedLM):
     """`LinformerMaskedLM` on a standard `RobertaBackbone`."""
 
@@ -77,7 +71,7 @@ class StandardMaskedLM(LinformerMaskedLM):
     preprocessor_cls = StandardMaskedLMPreprocessor
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_linformer")
 class StandardTextClassifier(LinformerTextClassifier):
     """`LinformerTextClassifier` on a standard `RobertaBackbone`."""
 

@@ -1,6 +1,8 @@
-"""Checks and conversions shared by the Linformer tasks."""
+"""Checks and mixins shared by the Linformer tasks and preprocessors."""
 
 import keras
+
+from keras_linformer import upstream
 
 
 def check_preprocessor_fits_backbone(preprocessor, backbone):
@@ -41,24 +43,6 @@ def check_preprocessor_fits_backbone(preprocessor, backbone):
         )
 
 
-def backbone_inputs(output):
-    """A keras_hub preprocessor's output, as `LinformerBackbone` takes it.
-
-    Drops `segment_ids` (the backbone has none) and makes `padding_mask`
-    int32 like the backbone's input: a boolean mask fails in `fit` under
-    `tf.distribute.MirroredStrategy`.
-    """
-    # Preprocessing runs in tf.data on every backend; TensorFlow is
-    # imported here so that the backbone alone runs without it.
-    import tensorflow as tf
-
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(output)
-    x = dict(x)
-    del x["segment_ids"]
-    x["padding_mask"] = tf.cast(x["padding_mask"], "int32")
-    return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-
-
 def _not_task_weights(task):
     """What `Task.save_task_weights` leaves out, plus the optimizer.
 
@@ -95,9 +79,31 @@ class PresetWithoutOptimizerMixin:
 
 
 def with_backbone_sequence_length(backbone_config, kwargs):
-    """Preprocessor kwargs from a preset: without a saved preprocessor
-    config, pack sequences to the backbone's `max_sequence_length` (n)
-    (`keras_linformer.upstream.fill_preset_kwargs`)."""
+    """Packs to the backbone's n (`upstream.fill_preset_kwargs`)."""
     if "sequence_length" not in kwargs:
         kwargs["sequence_length"] = backbone_config["max_sequence_length"]
     return kwargs
+
+
+@upstream.fill_preset_kwargs(with_backbone_sequence_length)
+class BackboneInputsMixin:
+    """Preprocessor methods that make inputs as `LinformerBackbone` takes
+    them; put it before the keras_hub preprocessor class.
+
+    `call` drops `segment_ids` (the backbone has none) and makes
+    `padding_mask` int32 like the backbone's input (a boolean mask fails in
+    `fit` under `tf.distribute.MirroredStrategy`); `from_preset` without a
+    saved preprocessor config packs to the backbone's n.
+    """
+
+    def call(self, x, y=None, sample_weight=None):
+        # Preprocessing runs in tf.data on every backend; TensorFlow is
+        # imported here so that the backbone alone runs without it.
+        import tensorflow as tf
+
+        output = super().call(x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(output)
+        x = dict(x)
+        del x["segment_ids"]
+        x["padding_mask"] = tf.cast(x["padding_mask"], "int32")
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

@@ -14,12 +14,8 @@ def _has_text(path, chunk_size=1 << 16):
     import tensorflow as tf
 
     with tf.io.gfile.GFile(path, "rb") as file:
-        while True:
-            chunk = file.read(chunk_size)
-            if not chunk:
-                return False
-            if chunk.strip():
-                return True
+        chunks = iter(lambda: file.read(chunk_size), b"")
+        return any(chunk.strip() for chunk in chunks)
 
 
 def _check_files(paths):

@@ -7,8 +7,8 @@ import pytest
 from serving_helpers import MODEL_NAMES
 from tensorflow.core.protobuf import saved_model_pb2
 
-from keras_linformer.export import add_export_arguments
-from keras_linformer.export import run_export_command
+from keras_linformer_cli import add_export_arguments
+from keras_linformer_cli import run_export_command
 
 pytestmark = pytest.mark.slow
 

@@ -118,7 +118,7 @@ def test_huge_version_directory_does_not_poison_numbering(tmp_path):
 def export_args(tmp_path, base_dir, **kwargs):
     import argparse
 
-    from keras_linformer.export import add_export_arguments
+    from keras_linformer_cli import add_export_arguments
 
     parser = add_export_arguments(argparse.ArgumentParser())
     argv = [str(tmp_path / "preset"), "--name", "m", "--base-dir", base_dir]
@@ -143,7 +143,7 @@ def loads(monkeypatch):
 
 
 def test_export_refuses_a_file_as_base_dir_before_loading(tmp_path, loads):
-    from keras_linformer.export import run_export_command
+    from keras_linformer_cli import run_export_command
 
     (tmp_path / "models").write_text("a file")
     for base_dir in [tmp_path / "models", tmp_path / "models" / "sub"]:
@@ -159,7 +159,7 @@ def test_export_refuses_a_file_as_base_dir_before_loading(tmp_path, loads):
 def test_export_refuses_a_read_only_base_dir_before_loading(
     tmp_path, loads, monkeypatch
 ):
-    from keras_linformer.export import run_export_command
+    from keras_linformer_cli import run_export_command
 
     read_only = tmp_path / "read_only"
     read_only.mkdir()
@@ -189,7 +189,7 @@ def test_export_refuses_a_read_only_base_dir_before_loading(
 def test_export_command_refuses_versions_before_loading(
     tmp_path, loads, version
 ):
-    from keras_linformer.export import run_export_command
+    from keras_linformer_cli import run_export_command
 
     args = export_args(tmp_path, str(tmp_path / "models"), version=version)
     with pytest.raises(ValueError, match="from 1 to 2\\*\\*63 - 1"):

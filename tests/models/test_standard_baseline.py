@@ -96,5 +96,5 @@ def test_load_preset_refusals(tmp_path, make_backbone):
         load_preset(backbone_only, require_task=True)
     assert type(load_preset(backbone_only)).__name__ == "LinformerBackbone"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="neither task.json nor config.json"):
+    with pytest.raises(ValueError, match="not a keras_hub preset: it has no"):
         load_preset(str(tmp_path / "empty"))
