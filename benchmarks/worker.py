@@ -15,6 +15,8 @@ Tasks (a dict, `"task"` says which):
   interleaved so that load from other processes hits all alike.
 - `"efficiency"`: one `LinformerAttention` layer and a plain matmul of the
   same size, timed interleaved, with the FLOPs the layer's graph runs.
+- `"long_documents"`: one cell of `benchmarks.long_documents`, the LRA Text
+  classifier's training step at each bucket length of n, and its peak.
 """
 
 import json
@@ -377,10 +379,75 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
 
 
 def run_long_documents(task):
-    """A training-step cell of `benchmarks.long_documents`."""
-    from benchmarks import long_documents
+    """A cell of `benchmarks.long_documents`: one byte-level text classifier
+    (the LRA Text model) at n; the training step time at each bucket length
+    and the peak memory across them."""
+    import keras
+    import numpy as np
 
-    return long_documents.run_cell(task)
+    from keras_linformer.models import LinformerByteTokenizer
+    from keras_linformer.models import task_classes
+    from keras_linformer.training import ModelConfig
+    from keras_linformer.training.recipes import make_optimizer
+
+    size, n = task["size"], task["n"]
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(
+        attention=task["attention"],
+        tokenizer="byte",
+        num_layers=size["num_layers"],
+        num_heads=size["num_heads"],
+        hidden_dim=size["hidden_dim"],
+        intermediate_dim=size["intermediate_dim"],
+        sequence_length=n,
+        projected_dim=min(size["projected_dim"], n),
+        projection=task["projection"] or "sliding_max",
+        sharing="headwise",
+        dropout=0.1,
+        vocabulary_size=0,
+    )
+    tokenizer = LinformerByteTokenizer()
+    backbone = config.build_backbone(tokenizer.vocabulary_size())
+    classifier = task_classes(type(backbone)).text_classifier(
+        backbone, num_classes=2
+    )
+    classifier.compile(
+        optimizer=make_optimizer(1e-3, 1500, 100),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(0)
+    batch_size = size["batch_size"]
+
+    def step(length):
+        x = {
+            "token_ids": rng.integers(
+                5, tokenizer.vocabulary_size(), (batch_size, length)
+            ).astype("int32"),
+            "padding_mask": np.ones((batch_size, length), "int32"),
+        }
+        y = rng.integers(0, 2, (batch_size,)).astype("int32")
+        start = time.perf_counter()
+        classifier.train_on_batch(x, y)
+        return time.perf_counter() - start
+
+    lengths = [int(length) for length in task["lengths"]]
+    step(lengths[0])  # traces, builds the optimizer's slots
+    meter = memory_lib.PeakMeter(backends.current().allocator())
+    meter.start()
+    times = {}
+    for length in lengths:
+        step(length)  # traces this length's shape
+        times[length] = statistics.median(
+            step(length) for _ in range(task["repeats"])
+        )
+    measured = meter.stop()
+    method = "allocator" if measured["allocator_bytes"] is not None else "rss"
+    return {
+        "step_s": {str(length): t for length, t in times.items()},
+        "memory_bytes": measured[f"{method}_bytes"],
+        "memory_method": method,
+        "parameters": int(classifier.count_params()),
+    }
 
 
 TASKS = {
