@@ -28,3 +28,13 @@ As a library:
 
     print(format_report(run_benchmark(ns=[512, 1024], num_layers=1)))
 """
+
+import os
+
+# Where the benchmarks that read real text find it: $KERAS_LINFORMER_DATA,
+# else data/ in the repository (a folder or link holding imdb/ and
+# wikitext-2/, kept out of git; docs/results.md describes its files).
+DATA_DIR = os.environ.get("KERAS_LINFORMER_DATA") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"
+)
+IMDB_TRAIN = os.path.join(DATA_DIR, "imdb", "imdb_train.jsonl")

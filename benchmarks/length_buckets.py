@@ -31,18 +31,14 @@ import time
 
 import keras
 
+from benchmarks import IMDB_TRAIN
 from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import PROJECTIONS
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.join(
-    HERE, "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
-)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--data", default=IMDB_TRAIN)
     parser.add_argument("--max-texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40, help="Timed steps.")

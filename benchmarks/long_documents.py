@@ -27,10 +27,8 @@ import json
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.join(
-    HERE, "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
-)
+from benchmarks import IMDB_TRAIN
+
 LENGTH_BUCKETS = 16
 # (label, attention, projection, n) in the order they run.
 CELLS = (
@@ -70,7 +68,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--data",
-        default=DEFAULT_DATA,
+        default=IMDB_TRAIN,
         help="IMDB training reviews, JSON lines (default: %(default)s).",
     )
     parser.add_argument(

@@ -30,13 +30,9 @@ import time
 
 import numpy as np
 
+from benchmarks import IMDB_TRAIN
 from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import PROJECTIONS
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-IMDB = os.path.join(
-    HERE, "..", "..", "shared", "data", "imdb", "imdb_train.jsonl"
-)
 
 
 def parse_args(argv=None):
@@ -60,8 +56,8 @@ def parse_args(argv=None):
 
 def texts_of_length(words, count=32):
     """`count` texts of about `words` words (IMDB reviews where available)."""
-    if os.path.exists(IMDB):
-        with open(IMDB, encoding="utf-8") as f:
+    if os.path.exists(IMDB_TRAIN):
+        with open(IMDB_TRAIN, encoding="utf-8") as f:
             pool = [json.loads(line)["text"].split() for line in f][:3000]
         pool = " ".join(" ".join(p) for p in pool).split()
     else:

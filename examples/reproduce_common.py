@@ -5,7 +5,11 @@ import argparse
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA_DIR = os.path.join(HERE, "..", "..", "shared", "data")
+# $KERAS_LINFORMER_DATA, else data/ in the repository (a folder or a link,
+# kept out of git): the data sets are not part of the repository.
+DEFAULT_DATA_DIR = os.environ.get("KERAS_LINFORMER_DATA") or os.path.join(
+    HERE, "..", "data"
+)
 
 
 def build_parser(description, runs, full, quick, data_help, output_dir):
@@ -16,8 +20,8 @@ def build_parser(description, runs, full, quick, data_help, output_dir):
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
-        help=f"Holds {data_help} (default: ../shared/data relative to the "
-        "repository).",
+        help=f"Holds {data_help} (default: $KERAS_LINFORMER_DATA, else data/ "
+        "in the repository).",
     )
     parser.add_argument(
         "--output-dir", default=os.path.join("runs", output_dir)

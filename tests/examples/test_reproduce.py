@@ -1,5 +1,6 @@
 """The paper-reproduction scripts' --quick modes, on a small slice of the
-shared data (skipped where ../shared/data is absent)."""
+real data sets (skipped where they are absent: set $KERAS_LINFORMER_DATA or
+link data/ in the repository to a folder holding imdb/ and wikitext-2/)."""
 
 import doctest
 import importlib.util
@@ -11,7 +12,7 @@ import statistics
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-DATA_DIR = os.path.join(ROOT, "..", "shared", "data")
+DATA_DIR = os.environ.get("KERAS_LINFORMER_DATA") or os.path.join(ROOT, "data")
 
 
 def _load(name):
@@ -25,7 +26,10 @@ def _load(name):
 def _needs(*parts):
     path = os.path.join(DATA_DIR, *parts)
     if not os.path.exists(path):
-        pytest.skip(f"shared data not found: {os.path.abspath(path)}")
+        pytest.skip(
+            f"data set not found: {os.path.abspath(path)} (set "
+            "KERAS_LINFORMER_DATA or link data/ in the repository)"
+        )
 
 
 @pytest.mark.slow
