@@ -23,41 +23,28 @@ memory; the table gives that lower bound instead.
 """
 
 import argparse
+import functools
+import importlib.util
 import json
 import os
 import sys
 
 from benchmarks import IMDB_TRAIN
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 LENGTH_BUCKETS = 16
-# (label, attention, projection, n) in the order they run.
+# (label, the run of examples/reproduce_lra_text.py whose model it times, n)
+# in the order they run.
 CELLS = (
-    ("linformer", "linformer", "sliding_max", 4096),
-    ("linformer-linear", "linformer", "linear", 4096),
-    ("standard", "standard", None, 4096),
-    ("linformer", "linformer", "sliding_max", 16384),
-    ("standard", "standard", None, 16384),
+    ("linformer", "linformer", 4096),
+    ("linformer-linear", "linformer-linear", 4096),
+    ("standard", "standard", 4096),
+    ("linformer", "linformer-16k", 16384),
+    ("standard", "standard", 16384),
 )
-FULL = dict(
-    num_layers=2,
-    num_heads=2,
-    hidden_dim=64,
-    intermediate_dim=128,
-    projected_dim=256,
-    batch_size=32,
-    repeats=2,
-    max_texts=None,
-)
-QUICK = dict(
-    num_layers=1,
-    num_heads=2,
-    hidden_dim=16,
-    intermediate_dim=32,
-    projected_dim=16,
-    batch_size=4,
-    repeats=1,
-    max_texts=64,
-)
+# Timed steps per length (--quick: 1).
+REPEATS = 2
 QUICK_LENGTH_DIVISOR = 32  # --quick: n = 128 and 512
 
 
@@ -112,6 +99,34 @@ def epoch_batch_lengths(texts, labels, n, batch_size):
         length = int(x["token_ids"].shape[1])
         counts[length] = counts.get(length, 0) + 1
     return dict(sorted(counts.items()))
+
+
+@functools.cache
+def lra_example():
+    """`examples/reproduce_lra_text.py`, whose model and optimizer settings
+    (`FULL`, `QUICK`, `model_settings`) this benchmark times."""
+    path = os.path.join(HERE, "..", "examples", "reproduce_lra_text.py")
+    spec = importlib.util.spec_from_file_location("reproduce_lra_text", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def settings(quick):
+    """The example's size settings (model, batch, optimizer, reviews read)
+    and the timed steps per length."""
+    example = lra_example()
+    if quick:
+        return dict(example.QUICK, repeats=1)
+    return dict(example.FULL, repeats=REPEATS)
+
+
+def cell_model(run, n, size):
+    """The `ModelConfig` fields of the example's `run`, at length n."""
+    model = lra_example().model_settings(run, size, quick=False)
+    return dict(
+        model, sequence_length=n, projected_dim=min(size["projected_dim"], n)
+    )
 
 
 def attention_probabilities_bytes(size, n, longest):
@@ -189,13 +204,13 @@ def main(argv=None):
     from benchmarks.runner import run_task
     from keras_linformer.training.data import read_labeled
 
-    size = QUICK if args.quick else FULL
+    size = settings(args.quick)
     texts, labels = read_labeled(args.data)
-    if size["max_texts"]:
-        texts, labels = texts[: size["max_texts"]], labels[: size["max_texts"]]
+    if size["max_train"]:
+        texts, labels = texts[: size["max_train"]], labels[: size["max_train"]]
     limit = (args.memory_limit_gib or 0) * 2**30 or machine_memory_bytes()
     counts_by_n, results = {}, []
-    for label, attention, projection, n in CELLS:
+    for label, run, n in CELLS:
         if args.quick:
             n //= QUICK_LENGTH_DIVISOR
         if n not in counts_by_n:
@@ -206,7 +221,8 @@ def main(argv=None):
         counts = counts_by_n[n]
         result = dict(label=label, n=n, counts=counts)
         need = attention_probabilities_bytes(size, n, max(counts))
-        if attention == "standard" and need > limit:
+        model = cell_model(run, n, size)
+        if model["attention"] == "standard" and need > limit:
             result["reason"] = (
                 f"its attention probabilities alone need {need / 2**30:.0f} "
                 f"GiB, over the {limit / 2**30:.0f} GiB here"
@@ -216,10 +232,11 @@ def main(argv=None):
                 run_task(
                     dict(
                         task="long_documents",
-                        attention=attention,
-                        projection=projection,
-                        n=n,
-                        size=size,
+                        model=model,
+                        batch_size=size["batch_size"],
+                        learning_rate=size["finetune_learning_rate"],
+                        steps=size["finetune_steps"],
+                        warmup_steps=size["warmup_steps"],
                         lengths=list(counts),
                         repeats=size["repeats"],
                     )

@@ -390,33 +390,21 @@ def run_long_documents(task):
     from keras_linformer.training import ModelConfig
     from keras_linformer.training.recipes import make_optimizer
 
-    size, n = task["size"], task["n"]
     keras.utils.set_random_seed(0)
-    config = ModelConfig(
-        attention=task["attention"],
-        tokenizer="byte",
-        num_layers=size["num_layers"],
-        num_heads=size["num_heads"],
-        hidden_dim=size["hidden_dim"],
-        intermediate_dim=size["intermediate_dim"],
-        sequence_length=n,
-        projected_dim=min(size["projected_dim"], n),
-        projection=task["projection"] or "sliding_max",
-        sharing="headwise",
-        dropout=0.1,
-        vocabulary_size=0,
-    )
+    config = ModelConfig(**task["model"])
     tokenizer = LinformerByteTokenizer()
     backbone = config.build_backbone(tokenizer.vocabulary_size())
     classifier = task_classes(type(backbone)).text_classifier(
         backbone, num_classes=2
     )
     classifier.compile(
-        optimizer=make_optimizer(1e-3, 1500, 100),
+        optimizer=make_optimizer(
+            task["learning_rate"], task["steps"], task["warmup_steps"]
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     rng = np.random.default_rng(0)
-    batch_size = size["batch_size"]
+    batch_size = task["batch_size"]
 
     def step(length):
         x = {

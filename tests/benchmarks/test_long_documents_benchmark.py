@@ -21,12 +21,25 @@ def test_epoch_step_time_weighs_each_length_by_its_batches():
 
 
 def test_standard_attention_bound_grows_with_the_square_of_the_length():
-    size = long_documents.FULL
+    size = long_documents.settings(quick=False)
     at_4096 = long_documents.attention_probabilities_bytes(size, 4096, 4096)
     at_16384 = long_documents.attention_probabilities_bytes(size, 16384, 16384)
     assert at_16384 == 16 * at_4096
     # Batch 32, 2 heads, 2 layers of float32 probabilities.
     assert at_4096 == 4 * 32 * 2 * 4096**2 * 2
+
+
+def test_cells_time_the_example_runs_own_model():
+    size = long_documents.settings(quick=False)
+    example = long_documents.lra_example()
+    for run in ("linformer", "linformer-linear", "standard", "linformer-16k"):
+        n = example.RUNS[run][1]
+        model = long_documents.cell_model(run, n, size)
+        assert model == example.model_settings(run, size, quick=False)
+    # At a length no run has, only n (and k <= n) change.
+    model = long_documents.cell_model("standard", 16384, size)
+    assert model["sequence_length"] == 16384
+    assert model["attention"] == "standard"
 
 
 def test_batch_lengths_are_the_buckets_of_one_epoch():
