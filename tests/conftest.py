@@ -7,6 +7,8 @@ case, so this is the one private Keras import of the test suite. Nothing
 in the package itself imports `keras.src`.
 """
 
+import socket
+
 import keras
 import numpy as np
 import pytest
@@ -45,3 +47,16 @@ def tensorflow_only():
 
 def pytest_report_header(config):
     return f"keras backend: {keras.backend.backend()}"
+
+
+@pytest.fixture
+def worker_addresses():
+    """Two `127.0.0.1:PORT` addresses, free at the time of the call, for a
+    two-worker TF_CONFIG cluster."""
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return addresses

@@ -11,7 +11,6 @@ silently stopped working).
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,18 +30,6 @@ def _env(**extra):
     )
     env.update(extra)
     return env
-
-
-def _free_ports(count):
-    sockets, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-        ports.append(s.getsockname()[1])
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.mark.parametrize(
@@ -97,13 +84,15 @@ FIT_UNDER_MULTI_WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_keras_fit_fails_under_multi_worker_mirrored_strategy():
+def test_keras_fit_fails_under_multi_worker_mirrored_strategy(
+    worker_addresses,
+):
     """keras-team/keras issues 20585 and 20329: `model.fit` under
     `MultiWorkerMirroredStrategy` fails on nested (dict) batches. While it
     does, `training/multi_worker.py` trains with its own `strategy.run`
     loop and `upstream.symbolic_build`; once this test fails, delete them
     and let `fit_resumable` call `model.fit` under every strategy."""
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = worker_addresses
     runs = []
     for index in range(2):
         tf_config = {

@@ -7,7 +7,6 @@ import os
 import pytest
 from training_helpers import TINY_MODEL
 from training_helpers import assert_succeeded
-from training_helpers import free_ports
 from training_helpers import load_weights
 from training_helpers import max_difference
 from training_helpers import subprocess_env
@@ -22,8 +21,10 @@ RUN = [
 ]  # fmt: skip
 
 
-def test_two_workers_match_one_process(corpus, tmp_path, processes):
-    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+def test_two_workers_match_one_process(
+    corpus, tmp_path, processes, worker_addresses
+):
+    workers = worker_addresses
     output_dir = tmp_path / "cluster"
     runs = []
     for index in range(2):

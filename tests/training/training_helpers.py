@@ -5,7 +5,6 @@ several workers), each with a timeout so that nothing can hang CI."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -101,19 +100,6 @@ class Process:
 def assert_succeeded(process):
     code = process.wait()
     assert code == 0, f"exit code {code}; output:\n{process.output[-8000:]}"
-
-
-def free_ports(count):
-    """Ports free on 127.0.0.1 at the time of the call."""
-    sockets, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-        ports.append(s.getsockname()[1])
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def load_weights(path):
