@@ -141,8 +141,9 @@ def _child_env():
     return env
 
 
-def run_task(task, isolate=True, timeout=None):
-    """Runs one worker task, in a fresh subprocess unless `isolate=False`.
+def run_task(task, isolate=True, timeout=None, env=None):
+    """Runs one worker task, in a fresh subprocess unless `isolate=False`
+    (`env`: variables set for that subprocess, e.g. `LD_PRELOAD`).
 
     Returns the worker's result dict, or `{"error": text}` if it failed
     (out of memory, timeout, an exception).
@@ -170,7 +171,7 @@ def run_task(task, isolate=True, timeout=None):
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env=_child_env(),
+                env={**_child_env(), **(env or {})},
             )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout} s"}

@@ -22,6 +22,7 @@ Tasks (a dict, `"task"` says which):
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -429,12 +430,16 @@ def run_long_documents(task):
             step(length) for _ in range(task["repeats"])
         )
     measured = meter.stop()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     method = "allocator" if measured["allocator_bytes"] is not None else "rss"
     return {
         "step_s": {str(length): t for length, t in times.items()},
         "memory_bytes": measured[f"{method}_bytes"],
         "memory_method": method,
         "parameters": int(classifier.count_params()),
+        # The whole process (start, trace, steps): user and kernel time.
+        "cpu_user_s": usage.ru_utime,
+        "cpu_system_s": usage.ru_stime,
     }
 
 
