@@ -69,8 +69,31 @@ def parse_args(argv=None):
         default=None,
         help="the memory a cell may use (default: this machine's total).",
     )
+    parser.add_argument(
+        "--cells",
+        default=None,
+        help="comma-separated LABEL@N cells to run, e.g. standard@4096 "
+        "(default: all: " + ", ".join(f"{c[0]}@{c[2]}" for c in CELLS) + ").",
+    )
     parser.add_argument("--out", default=None, help="Also write JSON here.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.cells = selected_cells(parser, args.cells)
+    return args
+
+
+def selected_cells(parser, names):
+    """The `CELLS` that `--cells` names, in their order (all for `None`)."""
+    if names is None:
+        return CELLS
+    known = {f"{label}@{n}": (label, run, n) for label, run, n in CELLS}
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        parser.error(
+            f"--cells: unknown cell(s) {unknown or names!r}; choose from "
+            + ", ".join(known)
+        )
+    return tuple(cell for name, cell in known.items() if name in wanted)
 
 
 def epoch_batch_lengths(texts, labels, n, batch_size):
@@ -210,7 +233,7 @@ def main(argv=None):
         texts, labels = texts[: size["max_train"]], labels[: size["max_train"]]
     limit = (args.memory_limit_gib or 0) * 2**30 or machine_memory_bytes()
     counts_by_n, results = {}, []
-    for label, run, n in CELLS:
+    for label, run, n in args.cells:
         if args.quick:
             n //= QUICK_LENGTH_DIVISOR
         if n not in counts_by_n:

@@ -42,6 +42,22 @@ def test_cells_time_the_example_runs_own_model():
     assert model["attention"] == "standard"
 
 
+def test_cells_option_picks_cells_and_names_unknown_ones(capsys):
+    args = long_documents.parse_args(
+        ["--cells", "standard@4096,linformer@4096"]
+    )
+    # In the benchmark's order, whatever the order given.
+    assert args.cells == (
+        ("linformer", "linformer", 4096),
+        ("standard", "standard", 4096),
+    )
+    with pytest.raises(SystemExit):
+        long_documents.parse_args(["--cells", "standard@2048"])
+    error = capsys.readouterr().err
+    assert "unknown cell(s) ['standard@2048']" in error
+    assert "linformer-linear@4096" in error
+
+
 def test_batch_lengths_are_the_buckets_of_one_epoch():
     texts = ["a" * length for length in (10, 20, 30, 200, 210, 220, 5, 7)]
     labels = [0, 1] * 4
