@@ -222,16 +222,26 @@ def run_one(args, name, seed, size, data):
         "pretrain_perplexity": pretrained
         and pretrained["validation_perplexity"],
         "finetune_history": finetuned["history"],
+        # The seconds of this invocation: after a resume, of the steps from
+        # `finetune_resumed_from` on only.
         "finetune_seconds": time.time() - finetune_start,
+        "finetune_resumed_from": finetuned["resumed_from"],
         "seconds": time.time() - start,
         "config": record,
     }
     reproduce_common.write_atomic(result_file, json.dumps(result, indent=2))
 
 
+def _minutes(result):
+    """A run's fine-tuning minutes; a resumed run's cover part of it."""
+    minutes = f"{result['finetune_seconds'] / 60:.0f}"
+    resumed = result.get("finetune_resumed_from")
+    return f"{minutes} (from step {resumed})" if resumed else minutes
+
+
 def table(results):
     lines = [
-        "| run | n | seeds | dev accuracy | each seed | fine-tuning min |",
+        "| run | n | seeds | dev accuracy | each seed | fine-tuning min, each seed |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     by_run = {}
@@ -246,7 +256,9 @@ def table(results):
             f"| {name} | {runs[0]['sequence_length']} | {len(runs)} | "
             f"{sum(accuracies) / len(accuracies):.1f}% | "
             + " / ".join(f"{a:.1f}" for a in accuracies)
-            + f" | {sum(r['finetune_seconds'] for r in runs) / 60 / len(runs):.0f} |"
+            + " | "
+            + " / ".join(_minutes(r) for r in runs)
+            + " |"
         )
     lines.append("")
     lines.append(

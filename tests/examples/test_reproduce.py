@@ -401,3 +401,17 @@ def test_results_recorded_with_retired_settings_are_reused(tmp_path):
         json.dumps({"config": dict(record, samples="documents")})
     )
     assert common.reuse(str(result_file), record) is None
+
+
+def test_lra_table_marks_the_minutes_of_resumed_runs():
+    lra = _load("reproduce_lra_text")
+    run = dict(run="linformer", sequence_length=4096, finetune_seconds=600)
+    results = [
+        dict(run, seed=0, accuracy=0.6, finetune_resumed_from=None),
+        dict(run, seed=1, accuracy=0.7, finetune_resumed_from=900),
+    ]
+    printed = lra.table(results)
+    assert (
+        "| linformer | 4096 | 2 | 65.0% | 60.0 / 70.0 | 10 / 10 (from step 900) |"
+        in printed
+    )
