@@ -110,16 +110,7 @@ def main(argv=None):
         if args.quick:
             n //= QUICK_LENGTH_DIVISOR
             length //= QUICK_LENGTH_DIVISOR
-        task = dict(
-            task="long_documents",
-            model=long_documents.cell_model(run, n, size),
-            batch_size=size["batch_size"],
-            learning_rate=size["finetune_learning_rate"],
-            steps=size["finetune_steps"],
-            warmup_steps=size["warmup_steps"],
-            lengths=[length],
-            repeats=args.repeats,
-        )
+        task = long_documents.cell_task(run, n, size, [length], args.repeats)
         result = dict(run=run, n=n, length=length, error=None)
         for key, env in (
             ("default", {}),

@@ -152,6 +152,21 @@ def cell_model(run, n, size):
     )
 
 
+def cell_task(run, n, size, lengths, repeats):
+    """The `benchmarks.worker` task that times the training step of `run`'s
+    model at n, with the run's optimizer, at each of `lengths`."""
+    return dict(
+        task="long_documents",
+        model=cell_model(run, n, size),
+        batch_size=size["batch_size"],
+        learning_rate=size["finetune_learning_rate"],
+        steps=size["finetune_steps"],
+        warmup_steps=size["warmup_steps"],
+        lengths=lengths,
+        repeats=repeats,
+    )
+
+
 def attention_probabilities_bytes(size, n, longest):
     """A lower bound on standard attention's training memory: the float32
     attention probabilities of every layer, which the backward pass keeps,
@@ -244,26 +259,14 @@ def main(argv=None):
         counts = counts_by_n[n]
         result = dict(label=label, n=n, counts=counts)
         need = attention_probabilities_bytes(size, n, max(counts))
-        model = cell_model(run, n, size)
-        if model["attention"] == "standard" and need > limit:
+        if cell_model(run, n, size)["attention"] == "standard" and need > limit:
             result["reason"] = (
                 f"its attention probabilities alone need {need / 2**30:.0f} "
                 f"GiB, over the {limit / 2**30:.0f} GiB here"
             )
         else:
             result.update(
-                run_task(
-                    dict(
-                        task="long_documents",
-                        model=model,
-                        batch_size=size["batch_size"],
-                        learning_rate=size["finetune_learning_rate"],
-                        steps=size["finetune_steps"],
-                        warmup_steps=size["warmup_steps"],
-                        lengths=list(counts),
-                        repeats=size["repeats"],
-                    )
-                )
+                run_task(cell_task(run, n, size, list(counts), size["repeats"]))
             )
             if "error" in result:
                 result["reason"] = result["error"]
