@@ -27,6 +27,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import sys
 
 from benchmarks import IMDB_TRAIN
@@ -167,6 +168,19 @@ def cell_task(run, n, size, lengths, repeats):
     )
 
 
+def failure_reason(error):
+    """A failed cell's `error` (the runner's: why, then the tail of the
+    worker's stderr) as a table cell: why, and the batch length it was
+    timing."""
+    from benchmarks.worker import PROGRESS
+
+    why = error.split(":", 1)[0]
+    lengths = re.findall(re.escape(PROGRESS) + r" (\d+)", error)
+    if lengths:
+        return f"{why}, at batch length {lengths[-1]}"
+    return " ".join(error.split())[:300]
+
+
 def attention_probabilities_bytes(size, n, longest):
     """A lower bound on standard attention's training memory: the float32
     attention probabilities of every layer, which the backward pass keeps,
@@ -269,7 +283,7 @@ def main(argv=None):
                 run_task(cell_task(run, n, size, list(counts), size["repeats"]))
             )
             if "error" in result:
-                result["reason"] = result["error"]
+                result["reason"] = failure_reason(result["error"])
         results.append(result)
         print(json.dumps(result), flush=True)
     print()

@@ -379,6 +379,9 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
     return timings
 
 
+PROGRESS = "long_documents: timing batch length"
+
+
 def run_long_documents(task):
     """A cell of `benchmarks.long_documents`: one byte-level text classifier
     (the LRA Text model) at n; the training step time at each bucket length
@@ -425,6 +428,8 @@ def run_long_documents(task):
     meter.start()
     times = {}
     for length in lengths:
+        # Where a cell killed for memory got to (the runner keeps the tail).
+        print(f"{PROGRESS} {length}", file=sys.stderr, flush=True)
         step(length)  # traces this length's shape
         times[length] = statistics.median(
             step(length) for _ in range(task["repeats"])

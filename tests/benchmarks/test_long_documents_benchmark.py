@@ -58,6 +58,20 @@ def test_cells_option_picks_cells_and_names_unknown_ones(capsys):
     assert "linformer-linear@4096" in error
 
 
+def test_a_killed_cell_names_the_length_it_was_timing():
+    error = (
+        "killed (out of memory?): I0000 cudart_stub.cc:31] no cuda\n"
+        "long_documents: timing batch length 2048\n"
+        "long_documents: timing batch length 2304"
+    )
+    reason = long_documents.failure_reason(error)
+    assert reason == "killed (out of memory?), at batch length 2304"
+    # Any other failure keeps its text, on one line.
+    assert long_documents.failure_reason("exit status 1:\nValueError: x") == (
+        "exit status 1: ValueError: x"
+    )
+
+
 def test_batch_lengths_are_the_buckets_of_one_epoch():
     texts = ["a" * length for length in (10, 20, 30, 200, 210, 220, 5, 7)]
     labels = [0, 1] * 4
