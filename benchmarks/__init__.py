@@ -31,12 +31,26 @@ As a library:
     print(format_report(run_benchmark(ns=[512, 1024], num_layers=1)))
 """
 
+import importlib.util
 import os
 
-# Where the benchmarks that read real text find it: $KERAS_LINFORMER_DATA,
-# else data/ in the repository (a folder or link holding imdb/ and
-# wikitext-2/, kept out of git; docs/results.md describes its files).
-DATA_DIR = os.environ.get("KERAS_LINFORMER_DATA") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_example(name):
+    """The module of `examples/{name}.py` (the examples are scripts, not a
+    package)."""
+    path = os.path.join(REPOSITORY_ROOT, "examples", name + ".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The IMDB training reviews, where the examples look for their data
+# ($KERAS_LINFORMER_DATA, else data/ in the repository).
+IMDB_TRAIN = os.path.join(
+    load_example("reproduce_common").DEFAULT_DATA_DIR,
+    "imdb",
+    "imdb_train.jsonl",
 )
-IMDB_TRAIN = os.path.join(DATA_DIR, "imdb", "imdb_train.jsonl")

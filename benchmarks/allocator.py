@@ -1,7 +1,7 @@
 """The training step with the C library's memory allocator and with a
 preloaded one (tcmalloc), side by side.
 
-    python -m benchmarks.allocator                    # ~5 min, 2 cores
+    python -m benchmarks.allocator                    # ~4 min, 2 cores
     python -m benchmarks.allocator --quick            # a tiny check
     python -m benchmarks.allocator --preload /path/to/libjemalloc.so.2
 

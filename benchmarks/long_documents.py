@@ -24,15 +24,13 @@ memory; the table gives that lower bound instead.
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import re
 import sys
 
 from benchmarks import IMDB_TRAIN
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from benchmarks import load_example
 
 LENGTH_BUCKETS = 16
 # (label, the run of examples/reproduce_lra_text.py whose model it times, n)
@@ -129,11 +127,7 @@ def epoch_batch_lengths(texts, labels, n, batch_size):
 def lra_example():
     """`examples/reproduce_lra_text.py`, whose model and optimizer settings
     (`FULL`, `QUICK`, `model_settings`) this benchmark times."""
-    path = os.path.join(HERE, "..", "examples", "reproduce_lra_text.py")
-    spec = importlib.util.spec_from_file_location("reproduce_lra_text", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("reproduce_lra_text")
 
 
 def settings(quick):
@@ -273,7 +267,8 @@ def main(argv=None):
         counts = counts_by_n[n]
         result = dict(label=label, n=n, counts=counts)
         need = attention_probabilities_bytes(size, n, max(counts))
-        if cell_model(run, n, size)["attention"] == "standard" and need > limit:
+        attention = lra_example().RUNS[run][0]
+        if attention == "standard" and need > limit:
             result["reason"] = (
                 f"its attention probabilities alone need {need / 2**30:.0f} "
                 f"GiB, over the {limit / 2**30:.0f} GiB here"

@@ -16,15 +16,13 @@ import tempfile
 import time
 
 import keras_linformer
+from benchmarks import REPOSITORY_ROOT
 from benchmarks import backends
 from benchmarks import flops as flops_lib
 from benchmarks import paper
 from benchmarks import worker as worker_lib
 from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import projection_kind
-
-# The folder that holds `benchmarks/`: the workers import it from there.
-REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BASE_WIDTHS = {"hidden_dim": 768, "num_heads": 12, "intermediate_dim": 3072}
 BASE_NUM_LAYERS = 12

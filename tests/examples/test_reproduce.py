@@ -12,7 +12,6 @@ import statistics
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-DATA_DIR = os.environ.get("KERAS_LINFORMER_DATA") or os.path.join(ROOT, "data")
 
 
 def _load(name):
@@ -21,6 +20,10 @@ def _load(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# Where the scripts look for their data by default.
+DATA_DIR = _load("reproduce_common").DEFAULT_DATA_DIR
 
 
 def _needs(*parts):
