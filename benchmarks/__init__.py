@@ -14,6 +14,8 @@ measured.
   without length buckets.
 - `python -m benchmarks.long_documents`: the training step at n = 4096
   and 16384 (the Long Range Arena Text model), weighed over an epoch.
+- `python -m benchmarks.sliding_max`: `sliding_max`'s gather and table,
+  side by side at every batch length.
 - `python -m benchmarks.allocator`: the training step with glibc's
   allocator and with a preloaded one (tcmalloc).
 - `python -m benchmarks.serving_latency`: latency and throughput of text

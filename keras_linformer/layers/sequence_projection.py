@@ -228,44 +228,60 @@ class SequenceProjection(keras.layers.Layer):
     def _project_sliding_windows(self, inputs, real, length):
         """`"sliding_max"`: slot j is the maximum, per feature, of the real
         positions of rank `[s_j, s_j + w)`, `s_j = floor(j (L_real - w) /
-        (k - 1))` (0 where L_real <= w)."""
-        if isinstance(length, int) and length > 0:
-            return self._gather_sliding_windows(inputs, real, length)
-        # L = 0 leaves the gather no row to read: all slots are empty. A
-        # branch, not a padding row, so that inputs are not copied.
-        batch_size, k = ops.shape(inputs)[0], self.projected_dim
-        feature_shape = tuple(ops.shape(inputs)[2:])
-        empty = (
-            ops.zeros((batch_size, k) + feature_shape, inputs.dtype),
-            ops.zeros((batch_size, k), "bool"),
-        )
+        (k - 1))` (0 where L_real <= w).
+
+        Two exact ways, chosen by the batch length L: gathering the k
+        windows reads k w = n rows whatever L is; a table of running maxima
+        reads about `log2(w) L`. The table is cheaper for short batches of a
+        long n (length buckets make most batches short), the gather for
+        batches near n.
+        """
         if isinstance(length, int):
-            return empty
+            if self._table_is_cheaper(length):
+                return self._sliding_windows_by_table(inputs, real, length)
+            return self._sliding_windows_by_gather(inputs, real, length)
         return ops.cond(
-            length > 0,
-            lambda: self._gather_sliding_windows(inputs, real, length),
-            lambda: empty,
+            self._table_is_cheaper(length),
+            lambda: self._sliding_windows_by_table(inputs, real, length),
+            lambda: self._sliding_windows_by_gather(inputs, real, length),
         )
 
-    def _gather_sliding_windows(self, inputs, real, length):
-        """`_project_sliding_windows` for L > 0."""
-        batch_size = ops.shape(inputs)[0]
-        feature_shape = tuple(ops.shape(inputs)[2:])
-        feature_ones = (1,) * len(feature_shape)
+    def _table_is_cheaper(self, length):
+        """Whether `levels L < 1.5 n`: a row of the table costs about two
+        thirds of a gathered one (`python -m benchmarks.sliding_max`). An
+        empty batch (L = 0) goes to the table, which needs no row."""
+        levels = max(self.pool_size.bit_length() - 1, 1)
+        return 2 * levels * length < 3 * self.sequence_length
+
+    def _ranks_and_starts(self, real, length):
+        """Each example's real positions in order, then its padded ones, as
+        rows of the flattened batch; the number of real positions; and the
+        first rank of each slot's window."""
+        batch_size = ops.shape(real)[0]
         k, w = self.projected_dim, self.pool_size
         count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
         # Each example's rows start at `offsets` in the flattened batch.
         offsets = ops.arange(batch_size, dtype="int32")[:, None] * length
-        # The positions in rank order, real ones first, each group in order,
-        # as rows of the flattened batch.
         positions = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
         order = ops.argsort(ops.where(real, positions, positions + length))
-        order = ops.reshape(ops.cast(order, "int32") + offsets, (-1,))
+        order = ops.cast(order, "int32") + offsets
         # int32: exact while n k < 2**31.
         spread = ops.maximum(count - w, 0)
         starts = ops.floor_divide(
             ops.arange(k, dtype="int32")[None, :] * spread, max(k - 1, 1)
         )
+        return order, count, starts
+
+    def _sliding_windows_by_gather(self, inputs, real, length):
+        """Gathers the k windows of w rows and takes their masked maximum.
+        L > 0 (the table takes L = 0)."""
+        batch_size = ops.shape(inputs)[0]
+        feature_shape = tuple(ops.shape(inputs)[2:])
+        feature_ones = (1,) * len(feature_shape)
+        k, w = self.projected_dim, self.pool_size
+        order, count, starts = self._ranks_and_starts(real, length)
+        order = ops.reshape(order, (-1,))
+        offsets = ops.arange(batch_size, dtype="int32")[:, None] * length
         ranks = ops.expand_dims(starts, 2) + ops.arange(w, dtype="int32")
         valid = ranks < ops.expand_dims(count, 2)  # (batch, k, w)
         ranks = ops.reshape(ops.minimum(ranks, length - 1), (batch_size, k * w))
@@ -279,6 +295,69 @@ class SequenceProjection(keras.layers.Layer):
         valid = ops.reshape(valid, (batch_size, k, w) + feature_ones)
         projected = _masked_max(windows, valid)
         # Every slot of a document with a real position is fed.
+        slot_mask = ops.broadcast_to(count > 0, (batch_size, k))
+        return projected, slot_mask
+
+    def _sliding_windows_by_table(self, inputs, real, length):
+        """A sparse table: at level t, row i holds the maximum of ranks
+        `[i, i + 2**t)`; a window of w is the larger of two rows of the
+        last level, `2**t <= w`, that overlap to cover it.
+
+        The table runs outside the gradient and only finds the rank of
+        each maximum (going down the levels); the projection then reads the
+        maxima there, so that the backward pass is one scatter of k rows (a
+        tie sends the gradient to the first of the tied ranks, where the
+        gather splits it among them).
+        """
+        batch_size = ops.shape(inputs)[0]
+        feature_shape = tuple(ops.shape(inputs)[2:])
+        features = math.prod(inputs.shape[2:])
+        k, w = self.projected_dim, self.pool_size
+        order, count, starts = self._ranks_and_starts(real, length)
+        ranked = ops.take(
+            ops.reshape(inputs, (-1, features)),
+            ops.reshape(order, (-1,)),
+            axis=0,
+        )
+        ranked = ops.reshape(ranked, (batch_size, length, features))
+        # A window reaches rank max(L_real, w) - 1: pad a batch shorter
+        # than w to w rows.
+        if isinstance(length, int):
+            rows = max(length, w)
+        else:
+            rows = ops.maximum(length, w)
+        if not isinstance(rows, int) or rows > length:
+            ranked = ops.pad(ranked, [[0, 0], [0, rows - length], [0, 0]])
+        is_real = ops.arange(rows, dtype="int32")[None, :] < count
+        lowest = ops.cast(float("-inf"), inputs.dtype)
+        ranked = ops.where(ops.expand_dims(is_real, 2), ranked, lowest)
+        # Level t holds the maxima of ranks [i, i + 2**t).
+        levels = [ops.stop_gradient(ranked)]
+        span = 1
+        while 2 * span <= w:
+            table = levels[-1]
+            levels.append(ops.maximum(table[:, :-span], table[:, span:]))
+            span *= 2
+        starts = ops.broadcast_to(
+            ops.expand_dims(starts, 2), (batch_size, k, features)
+        )
+        # The entry of the last level that holds the window's maximum...
+        position = starts
+        maximum = _take_at(levels[-1], starts)
+        if span < w:
+            ends = starts + (w - span)
+            at_end = _take_at(levels[-1], ends)
+            position = ops.where(at_end > maximum, ends, starts)
+            maximum = ops.maximum(maximum, at_end)
+        # ... then down the levels to its rank: the left half where it
+        # holds the maximum (the first of tied ranks), else the right.
+        for level in reversed(range(len(levels) - 1)):
+            left = _take_at(levels[level], position)
+            position = ops.where(left < maximum, position + 2**level, position)
+        projected = _take_at(ranked, position)
+        filled = ops.reshape(count > 0, (batch_size, 1, 1))
+        projected = ops.where(filled, projected, ops.zeros((), inputs.dtype))
+        projected = ops.reshape(projected, (batch_size, k) + feature_shape)
         slot_mask = ops.broadcast_to(count > 0, (batch_size, k))
         return projected, slot_mask
 
@@ -347,6 +426,21 @@ class SequenceProjection(keras.layers.Layer):
             "initializer": keras.initializers.serialize(self.initializer),
         }
         return {**base_config, **config}
+
+
+def _take_at(table, position):
+    """`table[b, position[b, j, f], f]` for a table of shape (batch, rows,
+    features): `take_along_axis` on axis 1, by one flat gather (Keras's
+    TensorFlow `take_along_axis` moves the axis last, copying the table)."""
+    batch_size, rows, features = ops.shape(table)
+    # Flat indices in int32 where the table's size is known to fit.
+    size = math.prod(d if isinstance(d, int) else 2**31 for d in table.shape)
+    dtype = "int32" if size < 2**31 else "int64"
+    rows, features = ops.cast(rows, dtype), ops.cast(features, dtype)
+    index = ops.arange(batch_size, dtype=dtype)[:, None, None] * rows
+    index = (index + ops.cast(position, dtype)) * features
+    index = index + ops.arange(features, dtype=dtype)
+    return ops.take(ops.reshape(table, (-1,)), index)
 
 
 def _masked_max(windows, real):

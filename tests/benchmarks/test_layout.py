@@ -16,6 +16,7 @@ ENTRY_POINTS = (
     "length_buckets",
     "replicas",
     "serving_latency",
+    "sliding_max",
 )
 
 

@@ -78,9 +78,10 @@ def test_default_is_the_declared_default():
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS)
-def test_matches_reference(projection, rng):
-    """One matrix and one per head; padded rows (NaN there) and L < n."""
-    length = 10
+@pytest.mark.parametrize("length", [5, 14])
+def test_matches_reference(projection, length, rng):
+    """One matrix and one per head; padded rows (NaN there) and L < n
+    (`"sliding_max"` reads a table at L = 5 and gathers windows at 14)."""
     mask = padding_mask(length, [length, 3])
     for num_heads in (None, HEADS):
         layer = SequenceProjection(
@@ -194,6 +195,49 @@ def test_sliding_max_fills_every_slot_of_a_short_document(rng):
     np.testing.assert_array_equal(
         to_numpy(slot_mask).astype(bool), [[True] * k, [False] * k]
     )
+
+
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_sliding_max_table_and_gather_agree(num_heads, rng):
+    """The two ways of `"sliding_max"` give the same projection and the same
+    gradient, at every batch length (shorter than a window, holes in the
+    mask, an all-padding row) and window size (a power of 2 or not)."""
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient is taken with tf.GradientTape")
+    for n, k in [(64, 4), (48, 4), (16, 16)]:
+        layer = SequenceProjection(
+            n, k, projection="sliding_max", num_heads=num_heads
+        )
+        for length in [1, 3, 12, 17, 40, n]:
+            if length > n:
+                continue
+            feature_shape = (num_heads, DIM) if num_heads else (DIM,)
+            x = tf.constant(
+                rng.normal(size=(3, length) + feature_shape).astype("float32")
+            )
+            mask = padding_mask(length, [length, length // 2 + 1, 0])
+            mask[0, ::3] = False
+            real = tf.constant(mask)
+            results = []
+            for way in (
+                layer._sliding_windows_by_table,
+                layer._sliding_windows_by_gather,
+            ):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    projected, slot_mask = way(x, real, length)
+                    loss = tf.reduce_sum(tf.sin(projected))
+                results.append((projected, slot_mask, tape.gradient(loss, x)))
+            for by_table, by_gather in zip(*results):
+                np.testing.assert_array_equal(
+                    to_numpy(by_table), to_numpy(by_gather)
+                )
+            # Each slot sends its gradient to one real position.
+            gradient = to_numpy(results[0][2])
+            assert np.count_nonzero(gradient[~mask]) == 0
+            assert np.count_nonzero(gradient[mask]) > 0
 
 
 def test_edge_shapes_for_every_kind():
@@ -322,13 +366,13 @@ def test_call_refusals():
 
 def test_dynamic_length(rng):
     """A graph of unknown L (slicing E, padding to n, the sliding windows'
-    empty-input branch) gives the eager numbers, and refuses L > n."""
+    choice of way) gives the eager numbers, and refuses L > n."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("only TensorFlow traces graphs of unknown length")
     import tensorflow as tf
 
-    x = rng.normal(size=(2, 10, DIM)).astype("float32")
-    mask = padding_mask(10, [10, 4])
+    x = rng.normal(size=(2, 14, DIM)).astype("float32")
+    mask = padding_mask(14, [14, 4])
     for projection in PROJECTIONS:
         layer = SequenceProjection(N, K, projection=projection)
 
@@ -341,12 +385,17 @@ def test_dynamic_length(rng):
         def project_any_length(inputs, mask, layer=layer):
             return layer(inputs, padding_mask=mask)
 
-        for actual, expected in zip(
-            project_any_length(x, mask), layer(x, padding_mask=mask)
-        ):
-            np.testing.assert_allclose(
-                to_numpy(actual), to_numpy(expected), atol=1e-6
-            )
+        # `"sliding_max"` chooses its way in the graph: a table at L = 5,
+        # a gather at L = 14.
+        for length in (5, 14):
+            inputs, real = x[:, :length], mask[:, :length]
+            for actual, expected in zip(
+                project_any_length(inputs, real),
+                layer(inputs, padding_mask=real),
+            ):
+                np.testing.assert_allclose(
+                    to_numpy(actual), to_numpy(expected), atol=1e-6
+                )
         empty = project_any_length(
             tf.zeros((1, 0, DIM)), tf.zeros((1, 0), bool)
         )
