@@ -440,7 +440,9 @@ def _take_at(table, position):
     index = ops.arange(batch_size, dtype=dtype)[:, None, None] * rows
     index = (index + ops.cast(position, dtype)) * features
     index = index + ops.arange(features, dtype=dtype)
-    return ops.take(ops.reshape(table, (-1,)), index)
+    # The reshape keeps an empty batch's shape (JAX's take flattens it).
+    taken = ops.take(ops.reshape(table, (-1,)), index)
+    return ops.reshape(taken, ops.shape(position))
 
 
 def _masked_max(windows, real):
