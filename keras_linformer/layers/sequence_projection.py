@@ -255,8 +255,9 @@ class SequenceProjection(keras.layers.Layer):
 
     def _ranks_and_starts(self, real, length):
         """Each example's real positions in order, then its padded ones, as
-        rows of the flattened batch; the number of real positions; and the
-        first rank of each slot's window."""
+        rows of the flattened batch (flat); where each example's rows start
+        there; the number of real positions; and the first rank of each
+        slot's window."""
         batch_size = ops.shape(real)[0]
         k, w = self.projected_dim, self.pool_size
         count = ops.sum(ops.cast(real, "int32"), axis=1, keepdims=True)
@@ -264,13 +265,13 @@ class SequenceProjection(keras.layers.Layer):
         offsets = ops.arange(batch_size, dtype="int32")[:, None] * length
         positions = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
         order = ops.argsort(ops.where(real, positions, positions + length))
-        order = ops.cast(order, "int32") + offsets
+        order = ops.reshape(ops.cast(order, "int32") + offsets, (-1,))
         # int32: exact while n k < 2**31.
         spread = ops.maximum(count - w, 0)
         starts = ops.floor_divide(
             ops.arange(k, dtype="int32")[None, :] * spread, max(k - 1, 1)
         )
-        return order, count, starts
+        return order, offsets, count, starts
 
     def _sliding_windows_by_gather(self, inputs, real, length):
         """Gathers the k windows of w rows and takes their masked maximum.
@@ -279,9 +280,7 @@ class SequenceProjection(keras.layers.Layer):
         feature_shape = tuple(ops.shape(inputs)[2:])
         feature_ones = (1,) * len(feature_shape)
         k, w = self.projected_dim, self.pool_size
-        order, count, starts = self._ranks_and_starts(real, length)
-        order = ops.reshape(order, (-1,))
-        offsets = ops.arange(batch_size, dtype="int32")[:, None] * length
+        order, offsets, count, starts = self._ranks_and_starts(real, length)
         ranks = ops.expand_dims(starts, 2) + ops.arange(w, dtype="int32")
         valid = ranks < ops.expand_dims(count, 2)  # (batch, k, w)
         ranks = ops.reshape(ops.minimum(ranks, length - 1), (batch_size, k * w))
@@ -313,12 +312,8 @@ class SequenceProjection(keras.layers.Layer):
         feature_shape = tuple(ops.shape(inputs)[2:])
         features = math.prod(inputs.shape[2:])
         k, w = self.projected_dim, self.pool_size
-        order, count, starts = self._ranks_and_starts(real, length)
-        ranked = ops.take(
-            ops.reshape(inputs, (-1, features)),
-            ops.reshape(order, (-1,)),
-            axis=0,
-        )
+        order, _, count, starts = self._ranks_and_starts(real, length)
+        ranked = ops.take(ops.reshape(inputs, (-1, features)), order, axis=0)
         ranked = ops.reshape(ranked, (batch_size, length, features))
         # A window reaches rank max(L_real, w) - 1: pad a batch shorter
         # than w to w rows.
