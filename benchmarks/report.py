@@ -303,56 +303,45 @@ def plot_result(result, path):
             (c["n"], c["linformer_time_s"], c["linformer_memory_bytes"])
         )
         standard[c["n"]] = (c["standard_time_s"], c["standard_memory_bytes"])
+    lines = []  # (n, time_s, memory_bytes) per line, with its style and label
     if standard:
         ns = sorted(standard)
-        time_axis.plot(
-            ns, [standard[n][0] for n in ns], "k-o", label="standard (RoBERTa)"
-        )
-        memory_axis.plot(
-            ns,
-            [(standard[n][1] or 0) / 2**20 for n in ns],
-            "k-o",
-            label="standard (RoBERTa)",
+        lines.append(
+            ([(n, *standard[n]) for n in ns], "k-o", "standard (RoBERTa)")
         )
     for k in sorted(series):
-        points = sorted(p for p in series[k] if p[1] is not None)
-        if not points:
-            continue
-        ns = [p[0] for p in points]
-        time_axis.plot(
-            ns, [p[1] for p in points], "-s", label=f"Linformer k={k}"
-        )
-        memory_axis.plot(
-            ns,
-            [(p[2] or 0) / 2**20 for p in points],
-            "-s",
-            label=f"Linformer k={k}",
-        )
+        lines.append((sorted(series[k]), "-s", f"Linformer k={k}"))
     if result.long:
         rows = sorted(result.long, key=lambda r: r["n"])
-        k = rows[0]["k"]
-        ns = [r["n"] for r in rows]
-        time_axis.plot(
-            ns,
-            [r["time_s"] for r in rows],
-            "--^",
-            label=f"Linformer k={k} (long)",
+        lines.append(
+            (
+                [(r["n"], r["time_s"], r["memory_bytes"]) for r in rows],
+                "--^",
+                f"Linformer k={rows[0]['k']} (long)",
+            )
         )
-        memory_axis.plot(
-            ns,
-            [r["memory_bytes"] / 2**20 for r in rows],
-            "--^",
-            label=f"Linformer k={k} (long)",
+    for points, style, label in lines:
+        _plot_measured(time_axis, [(p[0], p[1]) for p in points], style, label)
+        _plot_measured(
+            memory_axis,
+            [(p[0], p[2] and p[2] / 2**20) for p in points],
+            style,
+            label,
         )
     s = result.settings
     for axis, ylabel in (
         (time_axis, "forward time (s), median"),
         (memory_axis, "peak activation memory (MiB)"),
     ):
-        axis.set_xscale("log", base=2)
-        axis.set_yscale("log")
         axis.set_xlabel("sequence length n")
         axis.set_ylabel(ylabel)
+        if not axis.lines:
+            # JAX on a CPU, for one, reports no memory: say so, not a blank
+            # log axis (which matplotlib cannot scale).
+            axis.text(0.5, 0.5, "not measured on this device", ha="center")
+            continue
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(
@@ -365,6 +354,15 @@ def plot_result(result, path):
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
+
+
+def _plot_measured(axis, points, style, label):
+    """Plots the (n, value) points that were measured: a cell that failed
+    or a device without a memory reading gives None, which a log axis
+    cannot show."""
+    points = [(n, v) for n, v in points if v is not None and v > 0]
+    if points:
+        axis.plot(*zip(*points), style, label=label)
 
 
 def read_grid_csv(path):

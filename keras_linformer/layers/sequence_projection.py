@@ -431,9 +431,11 @@ def _take_at(table, position):
     # Flat indices in int32 where the table's size is known to fit.
     size = math.prod(d if isinstance(d, int) else 2**31 for d in table.shape)
     dtype = "int32" if size < 2**31 else "int64"
-    rows, features = ops.cast(rows, dtype), ops.cast(features, dtype)
-    index = ops.arange(batch_size, dtype=dtype)[:, None, None] * rows
-    index = (index + ops.cast(position, dtype)) * features
+    # `features` stays as the shape gives it: `arange` under `jax.jit`
+    # needs a concrete stop, which a cast would trace.
+    index = ops.arange(batch_size, dtype=dtype)[:, None, None]
+    index = index * ops.cast(rows, dtype) + ops.cast(position, dtype)
+    index = index * ops.cast(features, dtype)
     index = index + ops.arange(features, dtype=dtype)
     # The reshape keeps an empty batch's shape (JAX's take flattens it).
     taken = ops.take(ops.reshape(table, (-1,)), index)

@@ -394,3 +394,32 @@ def test_benchmark_runs_on_jax_without_tensorflow(tmp_path):
     assert cell["linformer_time_s"] > 0 and cell["standard_time_s"] > 0
     assert cell["linformer_memory_bytes"] > 0
     assert cell["train_time_ratio"] > 0 and cell["fraction_of_bound"] > 0
+
+
+def test_the_plot_shows_what_was_measured_and_names_what_was_not(tmp_path):
+    """A device without a memory reading (JAX on a CPU) or a cell that
+    failed gives None: the plot leaves those points out instead of failing
+    on a log axis of zeros."""
+    pytest.importorskip("matplotlib", reason="the plot needs matplotlib")
+    grid = [
+        {
+            "n": n,
+            "k": 32,
+            "linformer_time_s": 0.01 * n / 256,
+            "linformer_memory_bytes": None,
+            "standard_time_s": None if n == 1024 else 0.02 * n / 256,
+            "standard_memory_bytes": None,
+        }
+        for n in (256, 512, 1024)
+    ]
+    settings = {
+        "device": "cpu",
+        "num_layers": 1,
+        "hidden_dim": 64,
+        "batch_size": 2,
+        "dtype": "float32",
+    }
+    result = runner.BenchmarkResult(settings=settings, machine={}, grid=grid)
+    png = tmp_path / "bench.png"
+    assert report.plot_result(result, str(png))
+    assert png.stat().st_size > 0

@@ -22,9 +22,9 @@ FILES = [
 # The numerics against the NumPy reference (padded, L < n, each kind and
 # each sharing mode, cross-attention), padding invariance, bad values in
 # padding and mask values other than 0/1, edge shapes, refusals, variable
-# sharing and `.keras` round trips, Keras masks, the fused attention and a
-# compiled mixed precision fit. The whole files pass on JAX and PyTorch too,
-# but take minutes there on a small CPU.
+# sharing and `.keras` round trips, Keras masks, the fused attention, a
+# compiled mixed precision fit and a compiled predict. The whole files pass
+# on JAX and PyTorch too, but take minutes there on a small CPU.
 SUBSET = (
     "matches_reference or variable_counts or layerwise_shares "
     "or any_nonzero_mask or padded_batch "
@@ -32,7 +32,7 @@ SUBSET = (
     "or keras_mask or slot_mask or (fit_lowers_loss and graph) "
     "or model_from_json or clone or keras_file or identity "
     "or fused_attention or flash_attention or compute_attention "
-    "or refusals"
+    "or refusals or compiled_predict"
 )
 
 

@@ -364,6 +364,32 @@ def test_call_refusals():
         )
 
 
+@pytest.mark.parametrize("num_heads", [None, HEADS])
+def test_compiled_predict_matches_eager(num_heads, rng):
+    """`Model.predict` compiles the call as the backend does (a
+    `tf.function`, `jax.jit`), where a shape is a traced value that eager
+    code never sees; a short batch and a long one (for `"sliding_max"`,
+    its table and its gather) give the eager numbers."""
+    feature_shape = (num_heads, DIM) if num_heads else (DIM,)
+    x = rng.normal(size=(2, 14) + feature_shape).astype("float32")
+    mask = padding_mask(14, [14, 4])
+    for projection in PROJECTIONS:
+        layer = SequenceProjection(
+            N, K, projection=projection, num_heads=num_heads
+        )
+        inputs = keras.Input((None,) + feature_shape)
+        real = keras.Input((None,), dtype="bool")
+        model = keras.Model([inputs, real], layer(inputs, padding_mask=real))
+        for length in (5, 14):
+            batch = [x[:, :length], mask[:, :length]]
+            compiled = model.predict(batch, batch_size=2, verbose=0)
+            eager = layer(batch[0], padding_mask=batch[1])
+            for actual, expected in zip(compiled, eager):
+                np.testing.assert_allclose(
+                    actual, to_numpy(expected), atol=1e-6, err_msg=projection
+                )
+
+
 def test_dynamic_length(rng):
     """A graph of unknown L (slicing E, padding to n, the sliding windows'
     choice of way) gives the eager numbers, and refuses L > n."""
