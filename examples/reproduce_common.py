@@ -3,6 +3,7 @@ size setting (full and `--quick` defaults), and finished runs' results."""
 
 import argparse
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # $KERAS_LINFORMER_DATA, else data/ in the repository (a folder or a link,
@@ -51,6 +52,30 @@ def settings(args, full, quick):
         name: base[name] if getattr(args, name) is None else getattr(args, name)
         for name in full
     }
+
+
+def data_files(data_dir, data_set, names):
+    """The paths of `names` in `data_dir/data_set`, or None (after saying
+    on stderr what was expected where) when any of them is missing."""
+    paths = [os.path.join(data_dir, data_set, name) for name in names]
+    if all(os.path.exists(path) for path in paths):
+        return paths
+    expected = " and ".join(f"{data_set}/{name}" for name in names)
+    print(
+        f"Skipping: {data_set} not found under {data_dir} (expected "
+        f"{expected}); give --data-dir or set $KERAS_LINFORMER_DATA.",
+        file=sys.stderr,
+    )
+    return None
+
+
+def run_names(runs_option, runs):
+    """The names of `--runs`, each one of `runs`."""
+    names = [name.strip() for name in runs_option.split(",") if name.strip()]
+    unknown = [name for name in names if name not in runs]
+    if unknown:
+        raise SystemExit(f"Unknown run(s) {unknown}; choose from {list(runs)}")
+    return names
 
 
 def write_atomic(path, text):

@@ -270,19 +270,13 @@ def table(results):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    train_path = os.path.join(args.data_dir, "imdb", "imdb_train.jsonl")
-    dev_path = os.path.join(args.data_dir, "imdb", "imdb_dev.jsonl")
-    if not (os.path.exists(train_path) and os.path.exists(dev_path)):
-        print(
-            f"Skipping: IMDB not found under {args.data_dir} (expected "
-            "imdb/imdb_train.jsonl and imdb_dev.jsonl); give --data-dir.",
-            file=sys.stderr,
-        )
+    paths = reproduce_common.data_files(
+        args.data_dir, "imdb", ["imdb_train.jsonl", "imdb_dev.jsonl"]
+    )
+    if paths is None:
         return 0
-    names = [name.strip() for name in args.runs.split(",") if name.strip()]
-    unknown = [name for name in names if name not in RUNS]
-    if unknown:
-        raise SystemExit(f"Unknown run(s) {unknown}; choose from {list(RUNS)}")
+    train_path, dev_path = paths
+    names = reproduce_common.run_names(args.runs, RUNS)
     seeds = (
         [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
     )

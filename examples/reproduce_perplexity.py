@@ -230,19 +230,13 @@ def table(results, reference="standard", sharing_reference="k128-none"):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    train_path = os.path.join(args.data_dir, "wikitext-2", "train.txt")
-    valid_path = os.path.join(args.data_dir, "wikitext-2", "valid.txt")
-    if not (os.path.exists(train_path) and os.path.exists(valid_path)):
-        print(
-            f"Skipping: WikiText-2 not found under {args.data_dir} (expected "
-            "wikitext-2/train.txt and valid.txt); give --data-dir.",
-            file=sys.stderr,
-        )
+    paths = reproduce_common.data_files(
+        args.data_dir, "wikitext-2", ["train.txt", "valid.txt"]
+    )
+    if paths is None:
         return 0
-    names = [name.strip() for name in args.runs.split(",") if name.strip()]
-    unknown = [name for name in names if name not in RUNS]
-    if unknown:
-        raise SystemExit(f"Unknown run(s) {unknown}; choose from {list(RUNS)}")
+    train_path, valid_path = paths
+    names = reproduce_common.run_names(args.runs, RUNS)
 
     import keras
     import tensorflow as tf

@@ -223,6 +223,28 @@ def test_scripts_skip_cleanly_without_data(tmp_path, capsys):
         assert not (out / "results.json").exists()
 
 
+def test_scripts_refuse_an_unknown_run_before_any_work(tmp_path):
+    """A misspelt `--runs` name is refused with the names there are, before
+    any data is read or written."""
+    for name, data_set, files in (
+        ("reproduce_perplexity", "wikitext-2", ["train.txt", "valid.txt"]),
+        ("reproduce_imdb", "imdb", ["imdb_train.jsonl", "imdb_dev.jsonl"]),
+        ("reproduce_lra_text", "imdb", ["imdb_train.jsonl", "imdb_dev.jsonl"]),
+    ):
+        script = _load(name)
+        data_dir = tmp_path / name / "data"
+        (data_dir / data_set).mkdir(parents=True)
+        for file_name in files:
+            (data_dir / data_set / file_name).write_text("")
+        out = tmp_path / name / "out"
+        with pytest.raises(SystemExit, match=r"Unknown run\(s\) \['nope'\]"):
+            script.main(
+                ["--quick", "--data-dir", str(data_dir)]
+                + ["--output-dir", str(out), "--runs", "nope"]
+            )
+        assert not out.exists()
+
+
 def test_imdb_paired_table_scores_both_models_on_the_same_reviews():
     script = _load("reproduce_imdb")
 
