@@ -79,11 +79,11 @@ def run_names(runs_option, runs):
 
 
 def write_atomic(path, text):
-    """Writes `text` to `path` through a temporary file: never half-written."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Writes `text` to `path` through a temporary file: never half-written
+    (the package's own writer, imported here so that `--help` stays fast)."""
+    from keras_linformer.artifacts import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 # Settings that no longer exist, with the value every run has now: a result
