@@ -1,5 +1,6 @@
 """What the benchmark needs from each Keras backend: a compiled forward
-pass, inputs, a sync point, and the backend's own allocator peak.
+pass (and any function compiled alike), inputs, a sync point, and the
+backend's own allocator peak.
 
 The worker picks the backend Keras runs on (`KERAS_BACKEND`): TensorFlow
 (a `tf.function` with a fixed input signature), JAX (`jax.jit` of the
@@ -46,6 +47,10 @@ class TensorFlowBackend:
             return model(inputs, training=False)
 
         return forward
+
+    def compile(self, fn, jit_compile=False):
+        """`fn` (tensors in, tensors out) as a traced `tf.function`."""
+        return self.tf.function(fn, jit_compile=jit_compile)
 
     def train_step(self, model, batch_size, jit_compile):
         """One compiled training step: forward, backward, AdamW update."""
@@ -146,6 +151,11 @@ class JaxBackend:
 
         return lambda inputs: forward(trainable, non_trainable, inputs)
 
+    def compile(self, fn, jit_compile=False):
+        """`jax.jit` of `fn`; a layer it calls reads its weights as
+        constants of the trace (inference only)."""
+        return self.jax.jit(fn)
+
     def train_step(self, model, batch_size, jit_compile):
         """One `jax.jit` training step on the model's stateless call."""
         import jax
@@ -237,6 +247,17 @@ class TorchBackend:
                 return model(inputs, training=False)
 
         return forward
+
+    def compile(self, fn, jit_compile=False):
+        """`fn` run eagerly without autograd (PyTorch compiles nothing
+        here, as in `forward`)."""
+        torch = self.torch
+
+        def run(*args):
+            with torch.no_grad():
+                return fn(*args)
+
+        return run
 
     def train_step(self, model, batch_size, jit_compile):
         """One eager training step: forward, `backward()`, AdamW update."""

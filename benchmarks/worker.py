@@ -43,30 +43,6 @@ def load_average():
         return None
 
 
-def _import_tf():
-    """TensorFlow and Keras, for the TensorFlow-only efficiency task."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "The efficiency measurement needs the TensorFlow backend (it "
-            "times compiled tf.function graphs and counts their FLOPs); "
-            f"KERAS_BACKEND is {keras.backend.backend()!r}."
-        )
-    return tf, keras
-
-
-def _gpu_devices(tf):
-    return tf.config.list_physical_devices("GPU")
-
-
-def _sync(outputs):
-    # Fetch one element: waits for the whole forward pass, copies 4 bytes.
-    return float(outputs[(0,) * len(outputs.shape)].numpy())
-
-
 def build_backbone(kind, task, projected_dim=None):
     """A `LinformerBackbone` (`kind="linformer"`) or `RobertaBackbone`."""
     common = dict(
@@ -221,11 +197,15 @@ def run_models(task):
 
 
 def run_efficiency(task):
-    """Achieved FLOP/s of one `LinformerAttention` vs a plain matmul."""
-    tf, keras = _import_tf()
+    """Achieved FLOP/s of one `LinformerAttention` vs a plain matmul, on
+    the backend Keras runs on."""
+    import keras
+    from keras import ops
+
     from keras_linformer.layers import LinformerAttention
     from keras_linformer.layers import SequenceProjection
 
+    backend = backends.current()
     keras.utils.set_random_seed(task.get("seed", 0))
     n, k, b = task["n"], task["k"], task["batch_size"]
     d, h = task["hidden_dim"], task["num_heads"]
@@ -246,29 +226,19 @@ def run_efficiency(task):
         dtype=dtype,
     )
     compute_dtype = layer.dtype_policy.compute_dtype
-    x = tf.cast(tf.random.normal((b, n, d)), compute_dtype)
-    mask = tf.ones((b, n), tf.int32)
+    x = ops.cast(keras.random.normal((b, n, d), seed=1), compute_dtype)
+    mask = ops.ones((b, n), "int32")
     layer(x, padding_mask=mask)
-    weight = tf.cast(tf.random.normal((d, d)) / d**0.5, compute_dtype)
-    x2d = tf.reshape(x, (b * n, d))
+    weight = ops.cast(
+        keras.random.normal((d, d), seed=2) / d**0.5, compute_dtype
+    )
+    x2d = ops.reshape(x, (b * n, d))
     jit = task["jit_compile"]
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec((b, n, d), compute_dtype),
-            tf.TensorSpec((b, n), tf.int32),
-        ],
-        jit_compile=jit,
+    attention = backend.compile(
+        lambda x, mask: layer(x, padding_mask=mask, training=False), jit
     )
-    def attention(x, mask):
-        return layer(x, padding_mask=mask, training=False)
-
-    @tf.function(
-        input_signature=[tf.TensorSpec((b * n, d), compute_dtype)],
-        jit_compile=jit,
-    )
-    def matmul(a):
-        return tf.matmul(a, weight)
+    matmul = backend.compile(lambda a: ops.matmul(a, weight), jit)
+    sync = backend.sync
 
     analytic = flops_lib.linformer_attention_flops(b, n, d, h, key_dim, k)
     matmul_flops = flops_lib.matmul_flops(b * n, d, d)
@@ -278,7 +248,7 @@ def run_efficiency(task):
     }
     for _ in range(max(task["warmup"], 1) + 1):
         for fn in runs.values():
-            _sync(fn())
+            sync(fn())
     times = {name: [] for name in runs}
     load_before = load_average()
     started = time.perf_counter()
@@ -286,7 +256,7 @@ def run_efficiency(task):
         names = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
         for name in names:
             t0 = time.perf_counter()
-            _sync(runs[name]())
+            sync(runs[name]())
             times[name].append(time.perf_counter() - t0)
     attention_time = statistics.median(times["attention"])
     matmul_time = statistics.median(times["matmul"])
@@ -314,17 +284,19 @@ def run_efficiency(task):
     )
     if task.get("breakdown", True):
         result["breakdown_s"] = _attention_breakdown(
-            tf, layer, x, mask, task["repeats"]
+            backend, layer, x, mask, task["repeats"], jit
         )
     result["load_after"] = load_average()
     result["wall_s"] = time.perf_counter() - started
-    result["device"] = "GPU" if _gpu_devices(tf) else "CPU"
+    result["device"] = "GPU" if backend.has_gpu() else "CPU"
+    result["backend"] = backend.name
     return result
 
 
-def _attention_breakdown(tf, layer, x, mask, repeats):
+def _attention_breakdown(backend, layer, x, mask, repeats, jit_compile):
     """Median time of each step of the projection-first path, each its own
     compiled function (so they add up to a bit more than the whole)."""
+    import keras
     from keras import ops
 
     try:
@@ -367,13 +339,12 @@ def _attention_breakdown(tf, layer, x, mask, repeats):
     }
     timings = {}
     for name, (fn, args) in steps.items():
-        compiled = tf.function(fn)
-        out = compiled(*args)
-        _sync(tf.nest.flatten(out)[0])
+        compiled = backend.compile(fn, jit_compile)
+        backend.sync(keras.tree.flatten(compiled(*args))[0])
         samples = []
         for _ in range(max(repeats, 3)):
             t0 = time.perf_counter()
-            _sync(tf.nest.flatten(compiled(*args))[0])
+            backend.sync(keras.tree.flatten(compiled(*args))[0])
             samples.append(time.perf_counter() - t0)
         timings[name] = statistics.median(samples)
     return timings

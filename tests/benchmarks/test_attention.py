@@ -334,8 +334,9 @@ print(json.dumps({"code": code, "tensorflow_modules": loaded}))
 
 @pytest.mark.slow
 def test_benchmark_runs_on_jax_without_tensorflow(tmp_path):
-    """The JAX path: a tiny grid in worker subprocesses (which block
-    TensorFlow too, inheriting nothing of it), results written and read."""
+    """The JAX path: a tiny grid and the efficiency measurement in worker
+    subprocesses (which block TensorFlow too, inheriting nothing of it),
+    results written and read."""
     pytest.importorskip("jax", reason="needs JAX (the test extra installs it)")
     site = tmp_path / "site"
     site.mkdir()
@@ -372,6 +373,12 @@ def test_benchmark_runs_on_jax_without_tensorflow(tmp_path):
             "--repeats",
             "2",
             "--training",
+            "--grid",
+            "--efficiency",
+            "--efficiency-ns",
+            "256",
+            "--efficiency-k",
+            "32",
             "--output-dir",
             str(out_dir),
         ],  # fmt: skip
@@ -394,6 +401,12 @@ def test_benchmark_runs_on_jax_without_tensorflow(tmp_path):
     assert cell["linformer_time_s"] > 0 and cell["standard_time_s"] > 0
     assert cell["linformer_memory_bytes"] > 0
     assert cell["train_time_ratio"] > 0 and cell["fraction_of_bound"] > 0
+    # The attention layer's FLOP/s against a matmul, on JAX too.
+    (efficiency,) = result["efficiency"]
+    assert efficiency["backend"] == "jax"
+    assert efficiency["attention_flops_per_s"] > 0
+    assert efficiency["matmul_flops_per_s"] > 0
+    assert all(t > 0 for t in efficiency["breakdown_s"].values())
 
 
 def test_the_plot_shows_what_was_measured_and_names_what_was_not(tmp_path):
