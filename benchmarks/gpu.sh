@@ -23,8 +23,11 @@
 # They are installed into benchmarks/.gpu_site (not the system).
 #
 # Writes results/benchmarks/table3-gpu-<backend>/results.json, grid.csv,
-# bench.png and report.txt (OUT=... picks another folder). About 5 minutes
-# on an H200 at 3 repeats.
+# bench.png and report.txt (OUT=... picks another folder). Each worker
+# process costs about 20 s on an H200 (JAX's start, the compile of 12
+# layers), so the whole grid (29 processes) takes about 10 minutes: where one
+# command may run less, split it, e.g. `--ns 512,1024,2048` and
+# `--ns 4096,8192` with two OUT folders; `--no-bound` saves 5 processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
