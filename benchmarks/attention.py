@@ -13,6 +13,7 @@ The measurements run in subprocesses (`benchmarks.runner`,
 
 import argparse
 import json
+import os
 import sys
 
 from benchmarks import paper
@@ -192,6 +193,13 @@ def build_parser():
         action="store_true",
         help="print the result as JSON on stdout instead of the tables.",
     )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the measurements of an earlier run into the same "
+        "--output-dir (its measurements.jsonl, written as each one "
+        "finishes) that match exactly, and measure only the rest.",
+    )
     out.add_argument("--no-plot", action="store_true", help="skip the PNG.")
     out.add_argument("--quiet", action="store_true", help="no progress lines.")
     return parser
@@ -238,6 +246,8 @@ def run(args, argv):
         timeout=args.timeout,
         verbose=not args.quiet,
         projection=args.projection,
+        measurements_path=os.path.join(args.output_dir, "measurements.jsonl"),
+        resume=args.resume,
     )
     result.settings["command"] = command_line(argv)
     paths = report.write_outputs(result, args.output_dir, plot=not args.no_plot)

@@ -26,8 +26,10 @@
 # bench.png and report.txt (OUT=... picks another folder). Each worker
 # process costs about 20 s on an H200 (JAX's start, the compile of 12
 # layers), so the whole grid (29 processes) takes about 10 minutes: where one
-# command may run less, split it, e.g. `--ns 512,1024,2048` and
-# `--ns 4096,8192` with two OUT folders; `--no-bound` saves 5 processes.
+# command may run less, run it again with `--resume`: each measurement is
+# kept in OUT/measurements.jsonl as it finishes, and only the missing ones
+# run (or split it: `--ns 512,1024,2048`, then `--ns 4096,8192`).
+# `--no-bound` saves 5 processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"

@@ -219,6 +219,11 @@ def format_settings(result):
         f"dtype={s['dtype']}, jit_compile={s['jit_compile']}, "
         f"memory={s['memory_method']}; load avg {m.get('load_start')} -> "
         f"{m.get('load_end')}"
+    ) + (
+        f"; {s['reused_measurements']} measurements reused from an earlier "
+        "run (--resume)"
+        if s.get("reused_measurements")
+        else ""
     )
 
 

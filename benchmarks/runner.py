@@ -21,6 +21,7 @@ from benchmarks import backends
 from benchmarks import flops as flops_lib
 from benchmarks import paper
 from benchmarks import worker as worker_lib
+from benchmarks.measurements import MeasurementLog
 from keras_linformer.projections import DEFAULT_PROJECTION
 from keras_linformer.projections import projection_kind
 
@@ -247,6 +248,8 @@ def run_benchmark(
     seed=0,
     verbose=True,
     projection=DEFAULT_PROJECTION,
+    measurements_path=None,
+    resume=False,
 ):
     """Linformer vs standard attention: the paper's Table 3, and more.
 
@@ -309,6 +312,12 @@ def run_benchmark(
             Table 3), projected before the key and value dense layers, where
             `"sliding_max"` and `"max"` run those layers on all n rows
             first. `efficiency` always measures the linear kind.
+        measurements_path: a JSON-lines file where each measurement is
+            written as it finishes (`benchmarks.measurements`), so that a
+            run stopped part way keeps what it measured; `None` for none.
+        resume: reuse the measurements already in `measurements_path` that
+            match a task exactly (same settings, backend and device), and
+            measure only the rest.
 
     Returns:
         A `BenchmarkResult`.
@@ -398,7 +407,22 @@ def run_benchmark(
             measure_training=training,
         )
 
+    log = None
+    if measurements_path:
+        log = MeasurementLog(
+            measurements_path,
+            resume=resume,
+            context={
+                "backend": settings["backend"],
+                "device": settings["device"],
+            },
+        )
+
     def run(task, what):
+        saved = log.get(task) if log else None
+        if saved is not None:
+            _log(verbose, f"[bench] {what}: measured before, reused")
+            return saved
         _log(verbose, f"[bench] {what} ...")
         t0 = time.time()
         out = run_task(task, isolate=isolate, timeout=timeout)
@@ -407,6 +431,8 @@ def run_benchmark(
             _log(verbose, f"[bench] {what}: FAILED {out['error']}")
         else:
             _log(verbose, f"[bench] {what}: done in {time.time() - t0:.0f} s")
+            if log:
+                log.add(task, out)
         return out
 
     if grid:
@@ -431,6 +457,7 @@ def run_benchmark(
         timespec="seconds"
     )
     settings["wall_s"] = round(finished - started, 1)
+    settings["reused_measurements"] = log.reused if log else 0
     machine["load_end"] = worker_lib.load_average()
     return result
 
