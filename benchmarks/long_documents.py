@@ -213,7 +213,11 @@ def table(results):
             continue
         mean = epoch_step_s(r["step_s"], r["counts"])
         longest = r["step_s"][str(max(r["counts"], key=int))]
-        memory = f"{r['memory_bytes'] / 2**30:.2f} ({r['memory_method']})"
+        memory = (
+            f"{r['memory_bytes'] / 2**30:.2f} ({r['memory_method']})"
+            if r["memory_bytes"] is not None
+            else f"not seen: no growth past the first step ({r['memory_method']})"
+        )
         base = linformer.get(r["n"])
         ratio = (
             f"{mean / epoch_step_s(base['step_s'], base['counts']):.2f}x"

@@ -144,5 +144,7 @@ def test_quick_run_times_every_cell(tmp_path):
         assert "error" not in result, result
         assert set(result["step_s"]) == {str(n) for n in result["counts"]}
         assert all(t > 0 for t in result["step_s"].values())
-        assert result["memory_bytes"] > 0
+        # A tiny model's steps can fit in what its first step took: then
+        # the peak is not seen, and is not reported as zero.
+        assert result["memory_bytes"] is None or result["memory_bytes"] > 0
     assert "instead of cut at n = 128" in process.stdout
