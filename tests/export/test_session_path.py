@@ -10,6 +10,10 @@ from serving_helpers import run_session
 from keras_linformer.export import export_for_serving
 
 N = 64
+# Served against eager probabilities of the one-unit head, whose kernel the
+# fixture scales by ~4e4 (see `one_unit`). The bug this guards against gave
+# 1.0 for every text; rounding gives at most ~1e-5.
+PROBABILITY_ATOL = 1e-4
 
 
 def tiny_backbone(vocabulary_size):
@@ -59,6 +63,10 @@ def one_unit(tmp_path_factory):
     # Logits spread over about 4 (a random head's are ~1e-4 apart), and a
     # bias that puts the texts on both sides of 0, in the widest gap
     # between two of them (no logit near 0, where rounding decides).
+    # The scale is about 4e4, and it magnifies float32 rounding too: the
+    # graph's kernels and the eager ones give logits up to ~1e-4 apart
+    # (probabilities ~1.4e-5 apart, seen on an AMD EPYC), hence
+    # PROBABILITY_ATOL below.
     dense = classifier.output_dense
 
     def logits():
@@ -93,7 +101,7 @@ def test_one_unit_head_is_served_as_a_binary_classifier(one_unit):
     np.testing.assert_allclose(
         outputs["probabilities"],
         np.stack([1 - positive, positive], axis=1),
-        atol=1e-5,
+        atol=PROBABILITY_ATOL,
     )
     np.testing.assert_array_equal(outputs["label"], (logits > 0).astype(int))
 
@@ -109,8 +117,12 @@ def test_one_unit_head_ids_signature(one_unit):
     outputs = run_session(
         path, "predict_ids", {"token_ids": ids, "padding_mask": mask}
     )
+    # No logit near 0, where rounding decides the label.
+    assert np.abs(logits).min() > 1e-3
     positive = 1 / (1 + np.exp(-logits.astype(np.float64)))
-    np.testing.assert_allclose(outputs["probabilities"][:, 1], positive, 1e-5)
+    np.testing.assert_allclose(
+        outputs["probabilities"][:, 1], positive, atol=PROBABILITY_ATOL
+    )
     np.testing.assert_array_equal(outputs["label"], (logits > 0).astype(int))
 
 
