@@ -164,15 +164,20 @@ def cell_task(run, n, size, lengths, repeats):
 
 def failure_reason(error):
     """A failed cell's `error` (the runner's: why, then the tail of the
-    worker's stderr) as a table cell: why, and the batch length it was
-    timing."""
+    worker's stderr) as a table cell: why, the batch length it was timing,
+    and what the last length timed took."""
+    from benchmarks.worker import DONE
     from benchmarks.worker import PROGRESS
 
     why = error.split(":", 1)[0]
     lengths = re.findall(re.escape(PROGRESS) + r" (\d+)", error)
-    if lengths:
-        return f"{why}, at batch length {lengths[-1]}"
-    return " ".join(error.split())[:300]
+    if not lengths:
+        return " ".join(error.split())[:300]
+    reason = f"{why}, at batch length {lengths[-1]}"
+    timed = re.findall(re.escape(DONE) + r" (\d+: [^\n]*)", error)
+    if timed:
+        reason += f" (last timed: {timed[-1]})"
+    return reason
 
 
 def attention_probabilities_bytes(size, n, longest):

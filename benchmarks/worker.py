@@ -351,6 +351,10 @@ def _attention_breakdown(backend, layer, x, mask, repeats, jit_compile):
 
 
 PROGRESS = "long_documents: timing batch length"
+# After each length: its step time and the process's resident peak so far,
+# so a cell killed for memory still tells how much the longest length that
+# fitted took.
+DONE = "long_documents: timed batch length"
 
 
 def run_long_documents(task):
@@ -404,6 +408,12 @@ def run_long_documents(task):
         step(length)  # traces this length's shape
         times[length] = statistics.median(
             step(length) for _ in range(task["repeats"])
+        )
+        print(
+            f"{DONE} {length}: step {times[length]:.2f} s, resident peak "
+            f"{memory_lib.hwm_bytes() / 2**30:.1f} GiB",
+            file=sys.stderr,
+            flush=True,
         )
     measured = meter.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -62,10 +62,20 @@ def test_a_killed_cell_names_the_length_it_was_timing():
     error = (
         "killed (out of memory?): I0000 cudart_stub.cc:31] no cuda\n"
         "long_documents: timing batch length 2048\n"
+        "long_documents: timed batch length 2048: step 5.10 s, resident "
+        "peak 17.2 GiB\n"
         "long_documents: timing batch length 2304"
     )
     reason = long_documents.failure_reason(error)
-    assert reason == "killed (out of memory?), at batch length 2304"
+    assert reason == (
+        "killed (out of memory?), at batch length 2304 (last timed: 2048: "
+        "step 5.10 s, resident peak 17.2 GiB)"
+    )
+    # Killed while timing the first length: nothing timed to report.
+    first = "killed (out of memory?): long_documents: timing batch length 256"
+    assert long_documents.failure_reason(first) == (
+        "killed (out of memory?), at batch length 256"
+    )
     # Any other failure keeps its text, on one line.
     assert long_documents.failure_reason("exit status 1:\nValueError: x") == (
         "exit status 1: ValueError: x"
