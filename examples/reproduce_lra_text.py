@@ -17,6 +17,10 @@ Runs (`--runs`, comma-separated):
 - `standard`: standard attention (keras_hub `RobertaBackbone`), n = 4096;
 - `standard-512`, `standard-1024`: standard attention on the first 512 or
   1024 bytes (what a user without efficient attention does);
+- `standard-2816`: standard attention on the first 2816 bytes, the longest
+  bucket length whose training step fits in 24 GiB at batch 32
+  (`python -m benchmarks.long_documents --cells standard@4096` names the
+  length it was killed at, and the last one that fitted);
 - `linformer-pretrained`: `linformer` after masked-byte pretraining on the
   training reviews (`--pretrain-steps`);
 - `linformer-16k`, `linformer-16k-pretrained`: n = 16384, every review
@@ -49,6 +53,7 @@ RUNS = {
     "standard": ("standard", 4096, None, False),
     "standard-512": ("standard", 512, None, False),
     "standard-1024": ("standard", 1024, None, False),
+    "standard-2816": ("standard", 2816, None, False),
     "linformer-pretrained": ("linformer", 4096, "sliding_max", True),
     "linformer-16k": ("linformer", 16384, "sliding_max", False),
     "linformer-16k-pretrained": ("linformer", 16384, "sliding_max", True),
