@@ -10,9 +10,10 @@ from serving_helpers import run_session
 from keras_linformer.export import export_for_serving
 
 N = 64
-# Served against eager probabilities of the one-unit head, whose kernel the
-# fixture scales by ~4e4 (see `one_unit`). The bug this guards against gave
-# 1.0 for every text; rounding gives at most ~1e-5.
+# Served against eager probabilities of the one-unit head. The fixture
+# scales its kernel by ~4e4 (see `one_unit`), which magnifies float32
+# rounding between graph and eager kernels: 1.4e-5 apart was seen (AMD
+# EPYC). The bug these tests guard against gave 1.0 for every text.
 PROBABILITY_ATOL = 1e-4
 
 
@@ -63,10 +64,6 @@ def one_unit(tmp_path_factory):
     # Logits spread over about 4 (a random head's are ~1e-4 apart), and a
     # bias that puts the texts on both sides of 0, in the widest gap
     # between two of them (no logit near 0, where rounding decides).
-    # The scale is about 4e4, and it magnifies float32 rounding too: the
-    # graph's kernels and the eager ones give logits up to ~1e-4 apart
-    # (probabilities ~1.4e-5 apart, seen on an AMD EPYC), hence
-    # PROBABILITY_ATOL below.
     dense = classifier.output_dense
 
     def logits():
