@@ -22,6 +22,7 @@ import tempfile
 from keras_linformer_options import ATTENTIONS
 from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
 from keras_linformer_options import MODEL_DEFAULTS
+from keras_linformer_options import POOLINGS
 from keras_linformer_options import PROJECTIONS
 from keras_linformer_options import SHARING_MODES
 from keras_linformer_options import STRATEGIES
@@ -356,6 +357,13 @@ def build_parser():
         help="Number of classes (default: the largest label + 1; refused "
         "for labels of one value or a stray large label).",
     )
+    finetune.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default="cls",
+        help="What the classifier's head reads: the [CLS] position, or the "
+        "mean over the text's positions (padding left out).",
+    )
     _add_model_arguments(finetune, for_preset=True)
     _add_training_arguments(finetune, 1e-4, "runs/finetune", epochs=1)
     finetune.set_defaults(run=_run_finetune)
@@ -492,6 +500,7 @@ def _run_finetune(args):
         args.validation,
         num_classes=args.num_classes,
         dropout=args.dropout,
+        pooling=args.pooling,
         **kwargs,
         **_training_kwargs(args),
     )

@@ -80,6 +80,10 @@ TOKENIZERS = ("wordpiece", "byte")
 # (keras_hub `RobertaBackbone`) for comparison.
 ATTENTIONS = ("linformer", "standard")
 
+# What a text classifier's head reads: the "[CLS]" position (RoBERTa's
+# head), or the mean over the real positions (`LinformerTextClassifier`).
+POOLINGS = ("cls", "mean")
+
 # Training and evaluation pad each batch to the smallest multiple of n / 8
 # that holds its longest text (`keras_linformer.length_buckets`).
 DEFAULT_LENGTH_BUCKETS = 8

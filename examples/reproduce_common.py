@@ -90,13 +90,17 @@ def write_atomic(path, text):
 # recorded with one of them (before it was removed) is the same run as one
 # recorded without it, so finished runs are reused, not trained again.
 RETIRED_SETTINGS = {"samples": "blocks"}
+# Settings added since, with the value every run had before: a result
+# recorded without one is the same run as one recorded with that value.
+ADDED_SETTINGS = {"pooling": "cls"}
 
 
 def _current_settings(record):
+    implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
     return {
         key: value
         for key, value in record.items()
-        if key not in RETIRED_SETTINGS or value != RETIRED_SETTINGS[key]
+        if key not in implied or value != implied[key]
     }
 
 

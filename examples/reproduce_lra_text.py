@@ -117,6 +117,14 @@ def build_parser():
         help="Comma-separated seeds, each a full run (default: --seed).",
     )
     parser.add_argument(
+        "--pooling",
+        choices=("cls", "mean"),
+        default="cls",
+        help="What the classifier's head reads: the [CLS] position (RoBERTa) "
+        "or the mean over each review's bytes (the Nystromformer re-run's "
+        "head, padding left out). Use its own --output-dir.",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="Train nothing: write the table of the finished runs.",
@@ -174,7 +182,13 @@ def run_one(args, name, seed, size, data):
 
     model = model_settings(name, size, args.quick)
     run_dir = os.path.join(args.output_dir, name, f"seed{seed}")
-    record = dict(model, size=size, seed=seed, data=data["train_jsonl"])
+    record = dict(
+        model,
+        size=size,
+        seed=seed,
+        data=data["train_jsonl"],
+        pooling=args.pooling,
+    )
     result_file = os.path.join(run_dir, "result.json")
     if reproduce_common.reuse(result_file, record) or args.report_only:
         return
@@ -208,6 +222,7 @@ def run_one(args, name, seed, size, data):
         model=None if preset else ModelConfig(**model),
         num_classes=2,
         dropout=model["dropout"],
+        pooling=args.pooling,
         **training(
             args,
             size,
@@ -257,8 +272,10 @@ def table(results):
             continue
         runs = sorted(by_run[name], key=lambda r: r["seed"])
         accuracies = [100 * r["accuracy"] for r in runs]
+        pooling = runs[0].get("config", {}).get("pooling", "cls")
+        label = f"{name} (mean pooling)" if pooling == "mean" else name
         lines.append(
-            f"| {name} | {runs[0]['sequence_length']} | {len(runs)} | "
+            f"| {label} | {runs[0]['sequence_length']} | {len(runs)} | "
             f"{sum(accuracies) / len(accuracies):.1f}% | "
             + " / ".join(f"{a:.1f}" for a in accuracies)
             + " | "

@@ -555,6 +555,8 @@ def test_recipe_arguments_are_checked(tmp_path):
         finetune("a", "b", preset="p", model=ModelConfig())
     with pytest.raises(ValueError, match="`num_classes` must be an integer"):
         finetune("a", "b", num_classes=1)
+    with pytest.raises(ValueError, match=r"Unknown pooling 'max'.*'mean'"):
+        finetune("a", "b", pooling="max")
     assert not (tmp_path / "a").exists()
 
 
@@ -724,12 +726,24 @@ def test_byte_tokenizer_pretrain_then_finetune_grouped_by_length(tmp_path):
             "--steps-per-epoch=2",
             "--checkpoint-every=2",
             "--group-by-length",
+            "--pooling=mean",
             "--verbose=0",
         ]
     )
     assert code == 0
     metrics = json.loads((tmp_path / "clf" / "metrics.json").read_text())
     assert metrics["num_classes"] == 2
+    # The head's pooling travels in the preset, so evaluate (which loads
+    # it) scores the model that was trained.
+    task = json.loads((tmp_path / "clf/preset/task.json").read_text())
+    assert task["config"]["pooling"] == "mean"
+    eval_json = tmp_path / "eval.json"
+    evaluate = ["evaluate", str(tmp_path / "clf/preset"), str(train)]
+    assert cli.main(evaluate + [f"--json={eval_json}"]) == 0
+    evaluation = json.loads(eval_json.read_text())
+    assert evaluation["accuracy"] == pytest.approx(
+        metrics["validation_accuracy"], abs=1e-6
+    )
 
 
 @pytest.mark.slow

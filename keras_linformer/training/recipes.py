@@ -47,6 +47,7 @@ from keras_linformer.training.strategy import get_strategy
 from keras_linformer_options import ATTENTIONS
 from keras_linformer_options import DEFAULT_LENGTH_BUCKETS
 from keras_linformer_options import MODEL_DEFAULTS
+from keras_linformer_options import POOLINGS
 from keras_linformer_options import STRATEGIES
 from keras_linformer_options import TOKENIZERS
 
@@ -602,6 +603,7 @@ def finetune(
     num_classes=None,
     sequence_length=None,
     dropout=None,
+    pooling="cls",
     vocabulary=None,
     batch_size=32,
     epochs=1,
@@ -627,6 +629,8 @@ def finetune(
             `infer_num_classes`).
         sequence_length: default and maximum: the backbone's n.
         dropout: the head's dropout; default: the model's (0.1, preset).
+        pooling: what the head reads, `"cls"` or `"mean"` (see
+            `LinformerTextClassifier`).
         vocabulary: a WordPiece vocabulary for a new model.
         The other arguments: as for `pretrain`.
 
@@ -660,6 +664,10 @@ def finetune(
     _check_int("sequence_length", sequence_length, allow_none=True)
     if dropout is not None:
         _check_float("dropout", dropout, 0, 1, include_low=True)
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"Unknown pooling {pooling!r}. Expected one of {POOLINGS}."
+        )
     if preset is not None:
         check_preset_directory(preset)
     train_texts, train_labels, train_lines = data.read_labeled(
@@ -717,7 +725,10 @@ def finetune(
     validation_ds = dataset(validation_texts, validation_labels, training=False)
     with strategy.scope():
         classifier = classes.text_classifier(
-            backbone, num_classes=num_classes, dropout=dropout
+            backbone,
+            num_classes=num_classes,
+            dropout=dropout,
+            pooling=pooling,
         )
 
     def summarize(results):

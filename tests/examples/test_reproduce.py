@@ -327,6 +327,8 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
         "2",
         "--pretrain-steps",
         "2",
+        "--pooling",
+        "mean",
         "--verbose",
         "0",
     ]
@@ -344,6 +346,13 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
         ).read_text()
     )
     assert tokenizer["class_name"] == "LinformerByteTokenizer"
+    task = json.loads(
+        (
+            out / "linformer-pretrained/seed0/finetune/preset/task.json"
+        ).read_text()
+    )
+    assert task["config"]["pooling"] == "mean"
+    assert "| linformer (mean pooling) |" in (out / "results.md").read_text()
     # A second invocation reuses both finished runs.
     stamp = (out / "linformer" / "seed0" / "result.json").stat().st_mtime
     assert script.main(arguments) == 0
@@ -428,6 +437,18 @@ def test_results_recorded_with_retired_settings_are_reused(tmp_path):
     assert common.reuse(str(result_file), record) is None
 
 
+def test_results_recorded_before_an_added_setting_are_reused(tmp_path):
+    """A result recorded before `pooling` existed ran with the "[CLS]"
+    head: reused for `pooling="cls"`, trained again for `"mean"`."""
+    common = _load("reproduce_common")
+    record = {"projection": "sliding_max", "sequence_length": 4096}
+    result_file = tmp_path / "result.json"
+    result_file.write_text(json.dumps({"config": record, "accuracy": 1}))
+    reused = common.reuse(str(result_file), dict(record, pooling="cls"))
+    assert reused["accuracy"] == 1
+    assert common.reuse(str(result_file), dict(record, pooling="mean")) is None
+
+
 def test_lra_table_marks_the_minutes_of_resumed_runs():
     lra = _load("reproduce_lra_text")
     run = dict(run="linformer", sequence_length=4096, finetune_seconds=600)
@@ -440,3 +461,6 @@ def test_lra_table_marks_the_minutes_of_resumed_runs():
         "| linformer | 4096 | 2 | 65.0% | 60.0 / 70.0 | 10 / 10 (from step 900) |"
         in printed
     )
+    for result in results:
+        result["config"] = {"pooling": "mean"}
+    assert "| linformer (mean pooling) | 4096 | 2 |" in lra.table(results)

@@ -32,7 +32,7 @@ def tiny_backbone(vocabulary_size):
     )
 
 
-def byte_classifier(num_classes, activation=None):
+def byte_classifier(num_classes, activation=None, pooling="cls"):
     from keras_linformer.models import LinformerByteTokenizer
     from keras_linformer.models import LinformerTextClassifier
     from keras_linformer.models import LinformerTextClassifierPreprocessor
@@ -43,6 +43,7 @@ def byte_classifier(num_classes, activation=None):
         tiny_backbone(tokenizer.vocabulary_size()),
         num_classes=num_classes,
         activation=activation,
+        pooling=pooling,
         preprocessor=LinformerTextClassifierPreprocessor(
             tokenizer, sequence_length=N
         ),
@@ -149,7 +150,10 @@ def byte_masked_lm():
 @pytest.fixture(scope="module")
 def byte_exports(tmp_path_factory):
     base = tmp_path_factory.mktemp("byte_exports")
-    classifier = byte_classifier(num_classes=3)
+    # Mean pooling, as long documents are classified (the "[CLS]" head is
+    # served in test_server_path.py): the texts below, of every length,
+    # are served as Keras scores them.
+    classifier = byte_classifier(num_classes=3, pooling="mean")
     masked_lm = byte_masked_lm()
     return {
         "classifier": (

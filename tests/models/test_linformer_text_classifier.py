@@ -78,6 +78,95 @@ def test_pools_the_cls_position(classifier, preprocessor):
     )
 
 
+@pytest.fixture
+def mean_classifier(make_backbone, preprocessor):
+    return LinformerTextClassifier(
+        make_backbone(max_sequence_length=12),
+        num_classes=3,
+        preprocessor=preprocessor,
+        pooling="mean",
+    )
+
+
+def test_mean_pooling_averages_the_real_positions(
+    mean_classifier, preprocessor
+):
+    """Outputs are the head of the sequence's mean over padding_mask == 1:
+    a short review in a padded batch and a long one, each its own mean."""
+    x = preprocessor(["good.", "the very good movie was a fine film."])
+    mask = to_numpy(x["padding_mask"]).astype("float32")
+    assert mask[0].sum() < mask[1].sum() < mask.shape[1]  # both padded
+    sequence = to_numpy(mean_classifier.backbone(x))
+    expected_pooled = (sequence * mask[..., None]).sum(1) / mask.sum(
+        1, keepdims=True
+    )
+    head = keras.Sequential(
+        [mean_classifier.pooled_dense, mean_classifier.output_dense]
+    )
+    np.testing.assert_allclose(
+        to_numpy(head(expected_pooled)),
+        to_numpy(mean_classifier(x)),
+        atol=1e-5,
+    )
+    # Not the "[CLS]" head: the same weights read position 0 differently.
+    assert not np.allclose(
+        to_numpy(head(sequence[:, 0])), to_numpy(mean_classifier(x)), atol=1e-4
+    )
+
+
+def test_mean_pooling_ignores_padded_positions(mean_classifier, preprocessor):
+    """What the padded positions hold never reaches the logits."""
+    x = preprocessor(["a bad film.", "good."])
+    logits = to_numpy(mean_classifier(x))
+    padded = to_numpy(x["padding_mask"]) == 0
+    token_ids = to_numpy(x["token_ids"]).copy()
+    token_ids[padded] = token_ids[0, 1]  # a real word where the padding was
+    changed = {
+        "token_ids": token_ids,
+        "padding_mask": to_numpy(x["padding_mask"]),
+    }
+    np.testing.assert_allclose(
+        to_numpy(mean_classifier(changed)), logits, atol=1e-5
+    )
+
+
+def test_mean_pooling_round_trips(mean_classifier, preprocessor, tmp_path):
+    x = preprocessor(["the good movie.", "a bad film."])
+    config = mean_classifier.get_config()
+    assert config["pooling"] == "mean"
+    path = str(tmp_path / "classifier.keras")
+    mean_classifier.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.pooling == "mean"
+    np.testing.assert_array_equal(
+        to_numpy(restored(x)), to_numpy(mean_classifier(x))
+    )
+    preset = str(tmp_path / "preset")
+    mean_classifier.save_to_preset(preset)
+    from_preset = LinformerTextClassifier.from_preset(preset)
+    assert from_preset.pooling == "mean"
+    np.testing.assert_allclose(
+        to_numpy(from_preset(x)), to_numpy(mean_classifier(x)), atol=1e-6
+    )
+
+
+def test_config_without_pooling_is_the_cls_head(classifier):
+    """Classifiers saved before `pooling` existed load with the "[CLS]"
+    head they were trained with."""
+    config = classifier.get_config()
+    del config["pooling"]
+    assert LinformerTextClassifier.from_config(config).pooling == "cls"
+
+
+def test_unknown_pooling(make_backbone):
+    with pytest.raises(
+        ValueError, match=r"one of \('cls', 'mean'\). Received: pooling='max'"
+    ):
+        LinformerTextClassifier(
+            make_backbone(max_sequence_length=12), num_classes=2, pooling="max"
+        )
+
+
 def test_activation_softmax(make_backbone, preprocessor):
     classifier = LinformerTextClassifier(
         make_backbone(max_sequence_length=12),
