@@ -7,7 +7,9 @@ IMDB training (25,000) and dev (1,000) reviews with the byte tokenizer
 (`LinformerByteTokenizer`) and `keras_linformer.training`: same
 model size, optimizer, batch size and number of training examples for every
 run; batches group reviews of similar length (`group_by_length`), so a batch
-costs its reviews' length, not n.
+costs its reviews' length, not n. The classifier's head reads the mean over
+each review's bytes, as in the Nystromformer re-run of LRA whose model size
+this is (`--pooling cls` reads the `[CLS]` position, as RoBERTa).
 
 Runs (`--runs`, comma-separated):
 
@@ -119,10 +121,11 @@ def build_parser():
     parser.add_argument(
         "--pooling",
         choices=("cls", "mean"),
-        default="cls",
-        help="What the classifier's head reads: the [CLS] position (RoBERTa) "
-        "or the mean over each review's bytes (the Nystromformer re-run's "
-        "head, padding left out). Use its own --output-dir.",
+        default="mean",
+        help="What the classifier's head reads: the mean over each review's "
+        "bytes (the Nystromformer re-run's head, padding left out), or the "
+        "[CLS] position (RoBERTa's). Give each its own --output-dir: a run "
+        "of the other head is trained again in place.",
     )
     parser.add_argument(
         "--report-only",
@@ -272,8 +275,9 @@ def table(results):
             continue
         runs = sorted(by_run[name], key=lambda r: r["seed"])
         accuracies = [100 * r["accuracy"] for r in runs]
+        # Results from before `--pooling` ran with the "[CLS]" head.
         pooling = runs[0].get("config", {}).get("pooling", "cls")
-        label = f"{name} (mean pooling)" if pooling == "mean" else name
+        label = f"{name} ([CLS] head)" if pooling == "cls" else name
         lines.append(
             f"| {label} | {runs[0]['sequence_length']} | {len(runs)} | "
             f"{sum(accuracies) / len(accuracies):.1f}% | "

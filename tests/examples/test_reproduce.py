@@ -327,8 +327,6 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
         "2",
         "--pretrain-steps",
         "2",
-        "--pooling",
-        "mean",
         "--verbose",
         "0",
     ]
@@ -351,8 +349,8 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
             out / "linformer-pretrained/seed0/finetune/preset/task.json"
         ).read_text()
     )
-    assert task["config"]["pooling"] == "mean"
-    assert "| linformer (mean pooling) |" in (out / "results.md").read_text()
+    assert task["config"]["pooling"] == "mean"  # the script's default
+    assert "| linformer | 256 | 1 |" in (out / "results.md").read_text()
     # A second invocation reuses both finished runs.
     stamp = (out / "linformer" / "seed0" / "result.json").stat().st_mtime
     assert script.main(arguments) == 0
@@ -458,9 +456,9 @@ def test_lra_table_marks_the_minutes_of_resumed_runs():
     ]
     printed = lra.table(results)
     assert (
-        "| linformer | 4096 | 2 | 65.0% | 60.0 / 70.0 | 10 / 10 (from step 900) |"
-        in printed
+        "| linformer ([CLS] head) | 4096 | 2 | 65.0% | 60.0 / 70.0 | "
+        "10 / 10 (from step 900) |" in printed
     )
     for result in results:
         result["config"] = {"pooling": "mean"}
-    assert "| linformer (mean pooling) | 4096 | 2 |" in lra.table(results)
+    assert "| linformer | 4096 | 2 |" in lra.table(results)
