@@ -48,6 +48,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reproduce_common  # noqa: E402 (a sibling file, not a package)
 
+from keras_linformer_options import POOLINGS  # noqa: E402 (no TensorFlow)
+
 # name -> (attention, n, projection, pretrained); k is `projected_dim`.
 RUNS = {
     "linformer": ("linformer", 4096, "sliding_max", False),
@@ -120,7 +122,7 @@ def build_parser():
     )
     parser.add_argument(
         "--pooling",
-        choices=("cls", "mean"),
+        choices=POOLINGS,
         default="mean",
         help="What the classifier's head reads: the mean over each review's "
         "bytes (the Nystromformer re-run's head, padding left out), or the "

@@ -23,10 +23,10 @@ class LinformerTextClassifier(PresetWithoutOptimizerMixin, TextClassifier):
 
     The pooled output is the `"[CLS]"` position's (`pooling="cls"`, as
     RoBERTa), or the mean over every real position, the padding left out
-    (`pooling="mean"`, as the Long Range Arena's re-runs classify long
-    documents: each position reaches the logits directly, not only through
-    what attention gathered at `"[CLS]"`, which in Linformer sees k
-    projected positions).
+    (`pooling="mean"`, the head of the Nystromformer re-run of the Long
+    Range Arena). On long documents the mean is the better head: each
+    position reaches the logits directly, not only through what attention
+    gathered at `"[CLS]"`, which in Linformer sees k projected positions.
 
     Args:
         backbone: a `LinformerBackbone`.
