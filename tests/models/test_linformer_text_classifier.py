@@ -39,13 +39,18 @@ def preprocessor(toy_tokenizer):
     )
 
 
-@pytest.fixture
-def classifier(make_backbone, preprocessor):
+def three_class_classifier(make_backbone, preprocessor, pooling="cls"):
     return LinformerTextClassifier(
         make_backbone(max_sequence_length=12),
         num_classes=3,
         preprocessor=preprocessor,
+        pooling=pooling,
     )
+
+
+@pytest.fixture
+def classifier(make_backbone, preprocessor):
+    return three_class_classifier(make_backbone, preprocessor)
 
 
 def to_numpy(x):
@@ -80,12 +85,7 @@ def test_pools_the_cls_position(classifier, preprocessor):
 
 @pytest.fixture
 def mean_classifier(make_backbone, preprocessor):
-    return LinformerTextClassifier(
-        make_backbone(max_sequence_length=12),
-        num_classes=3,
-        preprocessor=preprocessor,
-        pooling="mean",
-    )
+    return three_class_classifier(make_backbone, preprocessor, pooling="mean")
 
 
 def test_mean_pooling_averages_the_real_positions(
