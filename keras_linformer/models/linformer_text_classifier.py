@@ -24,9 +24,10 @@ class LinformerTextClassifier(PresetWithoutOptimizerMixin, TextClassifier):
     The pooled output is the `"[CLS]"` position's (`pooling="cls"`, as
     RoBERTa), or the mean over every real position, the padding left out
     (`pooling="mean"`, the head of the Nystromformer re-run of the Long
-    Range Arena). On long documents the mean is the better head: each
-    position reaches the logits directly, not only through what attention
-    gathered at `"[CLS]"`, which in Linformer sees k projected positions.
+    Range Arena). With the mean, each position reaches the logits
+    directly, not only through what attention gathered at `"[CLS]"`, which
+    in Linformer sees k projected positions; on long byte-level reviews it
+    classified better (docs/results.md, "Long documents").
 
     Args:
         backbone: a `LinformerBackbone`.
