@@ -119,6 +119,64 @@ def reuse(result_file, record):
     return None
 
 
+# Beside a run's checkpoints: the settings it was started with.
+RUN_SETTINGS = "run_settings.json"
+
+
+def _as_json(record):
+    import json
+
+    return json.loads(json.dumps(record))
+
+
+def claim_run_dir(run_dir, record):
+    """Records `record` as the settings of the run in `run_dir`, or stops
+    with an error when the directory holds a run of other settings.
+
+    A run resumes from the checkpoints it finds in its directory, so a run
+    started in the directory of another (another `--pooling`, another number
+    of steps) would continue that run's weights and overwrite its result.
+    A directory from before this record existed is claimed as it is.
+    """
+    import json
+
+    record = _as_json(record)
+    path = os.path.join(run_dir, RUN_SETTINGS)
+    recorded = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+    elif os.path.exists(os.path.join(run_dir, "result.json")):
+        with open(os.path.join(run_dir, "result.json"), encoding="utf-8") as f:
+            recorded = json.load(f).get("config")
+    if recorded is not None:
+        ours, theirs = _current_settings(record), _current_settings(recorded)
+        if ours != theirs:
+            implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
+            differences = ", ".join(
+                f"{key}={recorded.get(key, implied.get(key))!r} there, "
+                f"{record.get(key, implied.get(key))!r} here"
+                for key in sorted(set(ours) | set(theirs))
+                if ours.get(key) != theirs.get(key)
+            )
+            raise SystemExit(
+                f"{run_dir} holds a run of other settings ({differences}); "
+                "this run would resume its checkpoints. Give another "
+                "--output-dir (or remove that directory)."
+            )
+    os.makedirs(run_dir, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=2))
+
+
+def claim_unfinished(runs):
+    """Claims the directory of each of `runs` ((directory, record) pairs)
+    that has no finished result of its settings, before any of them trains:
+    a clash stops the grid at its start, not hours into it."""
+    for run_dir, record in runs:
+        if not reuse(os.path.join(run_dir, "result.json"), record):
+            claim_run_dir(run_dir, record)
+
+
 def finished_results(output_dir):
     """Every `result.json` under `output_dir`, in a stable order."""
     import json

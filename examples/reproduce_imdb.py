@@ -28,7 +28,8 @@ n = 512 (the paper's Table 2 setting) is the main comparison; n = 1024 the
 long-document one (`--sequence-lengths 512,1024`). Each run is
 `keras_linformer.training.pretrain` / `finetune` in its own directory
 `OUTPUT_DIR/n{n}/seed{seed}/{run}` (resumable; a finished run is reused when
-the script runs again, so the grid can be spread over several invocations).
+the script runs again, so the grid can be spread over several invocations;
+a run of other sizes is refused in a directory that holds one).
 
     python examples/reproduce_imdb.py                  # full grid, 2 seeds
     python examples/reproduce_imdb.py --runs standard,k128 --seeds 0
@@ -450,8 +451,7 @@ def main(argv=None):
             tf.data.Dataset.from_tensor_slices(texts).batch(1000),
             vocabulary_size=size["vocabulary_size"],
         )
-        with open(vocab_file, "w", encoding="utf-8") as f:
-            f.write("\n".join(vocabulary) + "\n")
+        reproduce_common.write_atomic(vocab_file, "\n".join(vocabulary) + "\n")
     print(
         f"Shared vocabulary: {len(vocabulary)} word pieces "
         f"({time.time() - start:.0f} s).",
@@ -462,6 +462,13 @@ def main(argv=None):
         [QUICK_SEQUENCE_LENGTH] if args.quick else [512, 1024]
     )
     seeds = args.seeds or ([args.seed] if args.quick else [0, 1])
+    if not args.report_only:
+        reproduce_common.claim_unfinished(
+            run_record(args, name, n, seed, size, train_jsonl)
+            for n in sequence_lengths
+            for seed in seeds
+            for name in names
+        )
     for n in sequence_lengths:
         for seed in seeds:
             for name in names:
@@ -489,8 +496,10 @@ def main(argv=None):
         "wall_seconds": time.time() - start,
         "runs": results,
     }
-    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    reproduce_common.write_atomic(
+        os.path.join(args.output_dir, "results.json"),
+        json.dumps(summary, indent=2),
+    )
     text = (
         f"{table(results)}\n\nDev accuracy by review length (mean over "
         "seeds; in brackets, points against the standard model):\n\n"
@@ -498,8 +507,9 @@ def main(argv=None):
         "review by review, with the standard error from the dev set's size "
         f"(mean over seeds):\n\n{paired_table(results)}"
     )
-    with open(os.path.join(args.output_dir, "results.md"), "w") as f:
-        f.write(text + "\n")
+    reproduce_common.write_atomic(
+        os.path.join(args.output_dir, "results.md"), text + "\n"
+    )
     print()
     print(text)
     print(
@@ -507,6 +517,17 @@ def main(argv=None):
         f"({summary['wall_seconds'] / 60:.1f} min)."
     )
     return 0
+
+
+def run_record(args, name, n, seed, size, train_jsonl):
+    """The run's directory and the settings its result records."""
+    record = dict(
+        model_settings(name, size, n, args.quick),
+        size=size,
+        seed=seed,
+        data=train_jsonl,
+    )
+    return os.path.join(args.output_dir, f"n{n}", f"seed{seed}", name), record
 
 
 def run_one(
@@ -530,8 +551,7 @@ def run_one(
     from keras_linformer.training import pretrain
 
     model = model_settings(name, size, n, args.quick)
-    run_dir = os.path.join(args.output_dir, f"n{n}", f"seed{seed}", name)
-    record = dict(model, size=size, seed=seed, data=train_jsonl)
+    run_dir, record = run_record(args, name, n, seed, size, train_jsonl)
     result_file = os.path.join(run_dir, "result.json")
     preset_dir = os.path.join(run_dir, "finetune", "preset")
     previous = reproduce_common.reuse(result_file, record)

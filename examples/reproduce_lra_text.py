@@ -31,7 +31,9 @@ Runs (`--runs`, comma-separated):
 Each run lives in `OUTPUT_DIR/{run}/seed{seed}/` and resumes from its
 checkpoints when interrupted; a finished run (its `result.json`, for the
 same settings) is reused, so the grid can be spread over several
-invocations.
+invocations. A run's directory holds one run's settings (`--pooling`, the
+sizes): a run of other settings is refused there, before any run trains;
+give it another `--output-dir`.
 
     python examples/reproduce_lra_text.py --runs linformer,standard
     python examples/reproduce_lra_text.py --quick          # a few minutes
@@ -176,6 +178,18 @@ def training(args, size, steps, learning_rate, output_dir, seed):
     )
 
 
+def run_record(args, name, seed, size, data):
+    """The run's directory and the settings its result records."""
+    record = dict(
+        model_settings(name, size, args.quick),
+        size=size,
+        seed=seed,
+        data=data["train_jsonl"],
+        pooling=args.pooling,
+    )
+    return os.path.join(args.output_dir, name, f"seed{seed}"), record
+
+
 def run_one(args, name, seed, size, data):
     """Pretrains (where the run says so) and fine-tunes one run, or reuses
     its finished result."""
@@ -186,14 +200,7 @@ def run_one(args, name, seed, size, data):
     from keras_linformer.training import pretrain
 
     model = model_settings(name, size, args.quick)
-    run_dir = os.path.join(args.output_dir, name, f"seed{seed}")
-    record = dict(
-        model,
-        size=size,
-        seed=seed,
-        data=data["train_jsonl"],
-        pooling=args.pooling,
-    )
+    run_dir, record = run_record(args, name, seed, size, data)
     result_file = os.path.join(run_dir, "result.json")
     if reproduce_common.reuse(result_file, record) or args.report_only:
         return
@@ -324,6 +331,12 @@ def main(argv=None):
         dev_text=dev_text,
         dev_examples=len(dev_records),
     )
+    if not args.report_only:
+        reproduce_common.claim_unfinished(
+            run_record(args, name, seed, size, data)
+            for seed in seeds
+            for name in names
+        )
     for seed in seeds:
         for name in names:
             run_one(args, name, seed, size, data)

@@ -9,7 +9,8 @@ Every run uses the same model size, data, steps, optimizer, seed and one
 shared WordPiece vocabulary learned once from the training text; only the
 attention differs. Each run is `keras_linformer.training.pretrain` in its
 own directory, so an interrupted run resumes from its checkpoints,
-and a finished one is reused when the script is run again.
+and a finished one is reused when the script is run again (a run of other
+settings is refused in a directory that holds one).
 
     python examples/reproduce_perplexity.py                 # full (~75 min, 2 cores)
     python examples/reproduce_perplexity.py --quick         # a few minutes
@@ -263,15 +264,14 @@ def main(argv=None):
             tf.data.Dataset.from_tensor_slices(lines).batch(1000),
             vocabulary_size=size["vocabulary_size"],
         )
-        with open(vocab_file, "w", encoding="utf-8") as f:
-            f.write("\n".join(vocabulary) + "\n")
+        reproduce_common.write_atomic(vocab_file, "\n".join(vocabulary) + "\n")
     print(
         f"Shared vocabulary: {len(vocabulary)} word pieces "
         f"({time.time() - start:.0f} s).",
         flush=True,
     )
 
-    results = {}
+    runs = {}
     for name in names:
         run_dir = os.path.join(args.output_dir, name)
         config = run_config(name, size, args, run_dir, train_file, valid_file)
@@ -282,6 +282,13 @@ def main(argv=None):
             # compare as the same run.
             if key not in ("verbose", "output_dir", "length_buckets")
         }
+        runs[name] = run_dir, config, record
+    reproduce_common.claim_unfinished(
+        (run_dir, record) for run_dir, _, record in runs.values()
+    )
+
+    results = {}
+    for name, (run_dir, config, record) in runs.items():
         result_file = os.path.join(run_dir, "result.json")
         previous = reproduce_common.reuse(result_file, record)
         if previous:
@@ -317,11 +324,14 @@ def main(argv=None):
         "wall_seconds": time.time() - start,
         "runs": results,
     }
-    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    reproduce_common.write_atomic(
+        os.path.join(args.output_dir, "results.json"),
+        json.dumps(summary, indent=2),
+    )
     text = table(results)
-    with open(os.path.join(args.output_dir, "results.md"), "w") as f:
-        f.write(text + "\n")
+    reproduce_common.write_atomic(
+        os.path.join(args.output_dir, "results.md"), text + "\n"
+    )
     plot(results, os.path.join(args.output_dir, "validation_curves.png"))
     print()
     print(text)

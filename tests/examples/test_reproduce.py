@@ -357,6 +357,13 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
     assert (
         out / "linformer" / "seed0" / "result.json"
     ).stat().st_mtime == stamp
+    # The other head in the same directory would resume the mean head's
+    # checkpoints: refused before any run trains, both settings named.
+    with pytest.raises(SystemExit, match="pooling='mean' there, 'cls' here"):
+        script.main(arguments + ["--pooling", "cls"])
+    assert (
+        out / "linformer" / "seed0" / "result.json"
+    ).stat().st_mtime == stamp
 
 
 def test_every_run_of_the_scripts_is_a_valid_model_config():
@@ -445,6 +452,46 @@ def test_results_recorded_before_an_added_setting_are_reused(tmp_path):
     reused = common.reuse(str(result_file), dict(record, pooling="cls"))
     assert reused["accuracy"] == 1
     assert common.reuse(str(result_file), dict(record, pooling="mean")) is None
+
+
+def test_a_run_directory_holds_the_run_of_one_setting(tmp_path):
+    common = _load("reproduce_common")
+    record = {"projection": "sliding_max", "pooling": "mean", "size": {"a": 1}}
+    run_dir = str(tmp_path / "linformer" / "seed0")
+    common.claim_run_dir(run_dir, record)
+    common.claim_run_dir(run_dir, dict(record))  # the same run resumes
+    with pytest.raises(SystemExit) as refused:
+        common.claim_run_dir(run_dir, dict(record, pooling="cls"))
+    message = str(refused.value)
+    assert run_dir in message and "--output-dir" in message
+    assert "pooling='mean' there, 'cls' here" in message
+    with pytest.raises(SystemExit, match="size="):
+        common.claim_run_dir(run_dir, dict(record, size={"a": 2}))
+    # The refused runs left the record as it was.
+    settings = json.loads(
+        (tmp_path / "linformer/seed0/run_settings.json").read_text()
+    )
+    assert settings == record
+
+
+def test_a_finished_run_from_before_the_record_keeps_its_directory(tmp_path):
+    """A directory whose `result.json` predates `run_settings.json` is
+    checked against the result's settings; one with checkpoints only is
+    claimed (its settings are unknown)."""
+    common = _load("reproduce_common")
+    record = {"projection": "sliding_max", "sequence_length": 4096}
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    # Recorded before `pooling` existed: it ran with "[CLS]".
+    (finished / "result.json").write_text(json.dumps({"config": record}))
+    common.claim_unfinished([(str(finished), dict(record, pooling="cls"))])
+    assert not (finished / "run_settings.json").exists()  # reused, not run
+    with pytest.raises(SystemExit, match="pooling='cls' there, 'mean' here"):
+        common.claim_unfinished([(str(finished), dict(record, pooling="mean"))])
+    interrupted = tmp_path / "interrupted"
+    (interrupted / "finetune" / "checkpoints").mkdir(parents=True)
+    common.claim_unfinished([(str(interrupted), record)])
+    assert json.loads((interrupted / "run_settings.json").read_text()) == record
 
 
 def test_lra_table_marks_the_minutes_of_resumed_runs():
