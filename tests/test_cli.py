@@ -695,6 +695,28 @@ def test_finetune_from_scratch_then_evaluate(tmp_path):
 
 
 @pytest.mark.slow
+def test_finetune_of_another_head_in_a_used_directory_is_refused(
+    tmp_path, capsys
+):
+    """Both heads have the same weights, so the mean head would have
+    resumed the `[CLS]` head's checkpoints and saved them as its own."""
+    train = _labeled(tmp_path, "train.jsonl")
+    dev = _labeled(tmp_path, "dev.jsonl", n=8)
+    code, output_dir = _finetune(tmp_path, train, dev, "--pooling=cls")
+    assert code == 0
+    task_json = output_dir / "preset" / "task.json"
+    saved = task_json.read_text()
+    capsys.readouterr()
+    code, _ = _finetune(tmp_path, train, dev, "--pooling=mean")
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "pooling: 'cls' there, 'mean' here" in error
+    assert str(output_dir / "checkpoints") in error
+    assert task_json.read_text() == saved
+    assert json.loads(saved)["config"]["pooling"] == "cls"
+
+
+@pytest.mark.slow
 def test_byte_tokenizer_pretrain_then_finetune_grouped_by_length(tmp_path):
     """`--tokenizer byte` and `--group-by-length`: pretrain on bytes, then
     fine-tune that preset (which keeps its byte tokenizer)."""

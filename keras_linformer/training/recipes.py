@@ -1,7 +1,8 @@
 """The jobs behind `keras-linformer pretrain | finetune | evaluate`.
 
 Every argument is checked before any work. Each job writes, atomically,
-`output_dir/checkpoints/` (a restart with the same arguments resumes),
+`output_dir/checkpoints/` (a restart with the same arguments resumes; one
+with another model or head is refused),
 `output_dir/preset/` (the trained task) and `output_dir/metrics.json`
 (standard JSON: a non-finite value is null).
 
@@ -41,6 +42,7 @@ from keras_linformer.training import optimizers
 from keras_linformer.training import schedules
 from keras_linformer.training.multi_worker import evaluate as evaluate_model
 from keras_linformer.training.multi_worker import is_chief
+from keras_linformer.training.resumable import check_model_settings
 from keras_linformer.training.resumable import fit_resumable
 from keras_linformer.training.strategy import check_global_batch_size
 from keras_linformer.training.strategy import get_strategy
@@ -395,12 +397,14 @@ def _train(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             weighted_metrics=["sparse_categorical_accuracy"],
         )
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    check_model_settings(task, checkpoint_dir, chief=is_chief(strategy))
     result = fit_resumable(
         task,
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        checkpoint_dir=os.path.join(output_dir, "checkpoints"),
+        checkpoint_dir=checkpoint_dir,
         validation_data=validation_ds,
         strategy=strategy,
         **fit_kwargs,

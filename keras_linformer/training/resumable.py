@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from keras_linformer.artifacts import write_text_atomic
 from keras_linformer.training.multi_worker import WorkerCheckpointManager
 from keras_linformer.training.multi_worker import check_same_step
 from keras_linformer.training.multi_worker import fit_loop
@@ -66,6 +68,80 @@ def checkpoint_candidates(directory):
         return int(match.group(1)) if match else -1
 
     return sorted(paths, key=lambda path: (step(path), path), reverse=True)
+
+
+# Beside the checkpoints: the settings of the model they hold.
+MODEL_SETTINGS_FILE = "model_settings.json"
+# Config keys that do not change what the weights mean (`name` also differs
+# between processes); the preprocessor is the data's, not the model's.
+_NOT_SETTINGS = {
+    "name",
+    "trainable",
+    "dtype",
+    "preprocessor",
+    "build_config",
+    "compile_config",
+}
+
+
+def _settings(config):
+    if isinstance(config, dict):
+        return {
+            key: _settings(value)
+            for key, value in config.items()
+            if key not in _NOT_SETTINGS
+        }
+    if isinstance(config, (list, tuple)):
+        return [_settings(value) for value in config]
+    return config
+
+
+def model_settings(model):
+    """The config of `model` (a keras_hub `Task`: its backbone's config and
+    its head's arguments) as JSON, without what does not change the meaning
+    of its weights."""
+    return _settings(json.loads(json.dumps(model.get_config(), default=str)))
+
+
+def _differences(there, here, path=""):
+    if isinstance(there, dict) and isinstance(here, dict):
+        for key in sorted(set(there) | set(here)):
+            yield from _differences(
+                there.get(key), here.get(key), f"{path}{key}."
+            )
+    elif there != here:
+        yield f"{path.rstrip('.')}: {there!r} there, {here!r} here"
+
+
+def check_model_settings(model, directory, chief=True):
+    """Records the settings of `model` (a keras_hub `Task`, whose config
+    names no generated layer names) beside its checkpoints in `directory`
+    (the chief does), or raises when the checkpoints there are of another
+    model.
+
+    Restoring only matches variables, so a model of other settings but the
+    same weights (another classifier `pooling`, another `dropout`) would
+    silently continue the other model's training. A directory from before
+    this record is taken as it is.
+
+    Raises:
+        ValueError: naming each setting that differs, there and here.
+    """
+    settings = model_settings(model)
+    path = os.path.join(directory, MODEL_SETTINGS_FILE)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+        differences = list(_differences(recorded, settings))
+        if differences:
+            raise ValueError(
+                f"The checkpoints in {directory} are of another model "
+                f"({'; '.join(differences)}): training would continue "
+                "that model. Train in another output directory, or remove "
+                "this one to start over."
+            )
+    elif chief:
+        write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
 
 
 # What restoring a truncated, corrupted or incomplete checkpoint raises.

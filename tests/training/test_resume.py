@@ -14,6 +14,9 @@ from training_helpers import assert_succeeded
 from training_helpers import load_weights
 from training_helpers import max_difference
 
+from keras_linformer.training import ModelConfig
+from keras_linformer.training.recipes import task_classes
+from keras_linformer.training.resumable import check_model_settings
 from keras_linformer.training.resumable import fit_resumable
 
 # 2 epochs of 3 steps, a checkpoint every 2 steps, dropout on (its random
@@ -313,3 +316,50 @@ def test_resumed_validation_metrics_equal_an_uninterrupted_run(
         return output.rsplit("val_loss: ", 1)[1].split()[0]
 
     assert last_val_loss(second.output) == last_val_loss(reference.output)
+
+
+def tiny_classifier(**head):
+    backbone = ModelConfig(
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        sequence_length=32,
+        projected_dim=8,
+    ).build_backbone(100)
+    classes = task_classes(type(backbone))
+    return classes.text_classifier(backbone, num_classes=2, **head)
+
+
+def test_checkpoints_of_another_model_are_refused_naming_the_setting(
+    tmp_path,
+):
+    directory = str(tmp_path / "checkpoints")
+    check_model_settings(tiny_classifier(pooling="cls"), directory)
+    # The same settings resume (the layer names, generated, differ).
+    check_model_settings(tiny_classifier(pooling="cls"), directory)
+    with pytest.raises(ValueError) as refused:
+        check_model_settings(tiny_classifier(pooling="mean"), directory)
+    message = str(refused.value)
+    assert directory in message and "another output directory" in message
+    assert "pooling: 'cls' there, 'mean' here" in message
+    with pytest.raises(ValueError, match="backbone.config.num_layers"):
+        other = ModelConfig(
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=16,
+            intermediate_dim=32,
+            sequence_length=32,
+            projected_dim=8,
+        ).build_backbone(100)
+        classes = task_classes(type(other))
+        check_model_settings(
+            classes.text_classifier(other, num_classes=2, pooling="cls"),
+            directory,
+        )
+
+
+def test_only_the_chief_records_the_settings(tmp_path):
+    directory = tmp_path / "checkpoints"
+    check_model_settings(tiny_classifier(), str(directory), chief=False)
+    assert not (directory / "model_settings.json").exists()
