@@ -123,12 +123,6 @@ def reuse(result_file, record):
 RUN_SETTINGS = "run_settings.json"
 
 
-def _as_json(record):
-    import json
-
-    return json.loads(json.dumps(record))
-
-
 def claim_run_dir(run_dir, record):
     """Records `record` as the settings of the run in `run_dir`, or stops
     with an error when the directory holds a run of other settings.
@@ -140,7 +134,10 @@ def claim_run_dir(run_dir, record):
     """
     import json
 
-    record = _as_json(record)
+    from keras_linformer.training.resumable import setting_differences
+
+    implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
+    record = json.loads(json.dumps(record))
     path = os.path.join(run_dir, RUN_SETTINGS)
     recorded = None
     if os.path.exists(path):
@@ -150,21 +147,17 @@ def claim_run_dir(run_dir, record):
         with open(os.path.join(run_dir, "result.json"), encoding="utf-8") as f:
             recorded = json.load(f).get("config")
     if recorded is not None:
-        ours, theirs = _current_settings(record), _current_settings(recorded)
-        if ours != theirs:
-            implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
-            differences = ", ".join(
-                f"{key}={recorded.get(key, implied.get(key))!r} there, "
-                f"{record.get(key, implied.get(key))!r} here"
-                for key in sorted(set(ours) | set(theirs))
-                if ours.get(key) != theirs.get(key)
-            )
+        # A setting absent from a record had the value it implies.
+        differences = list(
+            setting_differences({**implied, **recorded}, {**implied, **record})
+        )
+        if differences:
             raise SystemExit(
-                f"{run_dir} holds a run of other settings ({differences}); "
-                "this run would resume its checkpoints. Give another "
-                "--output-dir (or remove that directory)."
+                f"{run_dir} holds a run of other settings "
+                f"({'; '.join(differences)}): this run would resume its "
+                "checkpoints. Give another --output-dir (or remove that "
+                "directory)."
             )
-    os.makedirs(run_dir, exist_ok=True)
     write_atomic(path, json.dumps(record, indent=2))
 
 

@@ -103,10 +103,16 @@ def model_settings(model):
     return _settings(json.loads(json.dumps(model.get_config(), default=str)))
 
 
-def _differences(there, here, path=""):
+def setting_differences(there, here, path=""):
+    """Each setting that differs between two JSON configs, by its dotted
+    path: `"pooling: 'cls' there, 'mean' here"`.
+
+    >>> list(setting_differences({"a": {"b": 1}}, {"a": {"b": 2}}))
+    ['a.b: 1 there, 2 here']
+    """
     if isinstance(there, dict) and isinstance(here, dict):
         for key in sorted(set(there) | set(here)):
-            yield from _differences(
+            yield from setting_differences(
                 there.get(key), here.get(key), f"{path}{key}."
             )
     elif there != here:
@@ -132,7 +138,7 @@ def check_model_settings(model, directory, chief=True):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             recorded = json.load(f)
-        differences = list(_differences(recorded, settings))
+        differences = list(setting_differences(recorded, settings))
         if differences:
             raise ValueError(
                 f"The checkpoints in {directory} are of another model "

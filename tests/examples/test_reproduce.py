@@ -359,7 +359,7 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
     ).stat().st_mtime == stamp
     # The other head in the same directory would resume the mean head's
     # checkpoints: refused before any run trains, both settings named.
-    with pytest.raises(SystemExit, match="pooling='mean' there, 'cls' here"):
+    with pytest.raises(SystemExit, match="pooling: 'mean' there, 'cls' here"):
         script.main(arguments + ["--pooling", "cls"])
     assert (
         out / "linformer" / "seed0" / "result.json"
@@ -464,8 +464,8 @@ def test_a_run_directory_holds_the_run_of_one_setting(tmp_path):
         common.claim_run_dir(run_dir, dict(record, pooling="cls"))
     message = str(refused.value)
     assert run_dir in message and "--output-dir" in message
-    assert "pooling='mean' there, 'cls' here" in message
-    with pytest.raises(SystemExit, match="size="):
+    assert "pooling: 'mean' there, 'cls' here" in message
+    with pytest.raises(SystemExit, match="size.a: 1 there, 2 here"):
         common.claim_run_dir(run_dir, dict(record, size={"a": 2}))
     # The refused runs left the record as it was.
     settings = json.loads(
@@ -486,7 +486,7 @@ def test_a_finished_run_from_before_the_record_keeps_its_directory(tmp_path):
     (finished / "result.json").write_text(json.dumps({"config": record}))
     common.claim_unfinished([(str(finished), dict(record, pooling="cls"))])
     assert not (finished / "run_settings.json").exists()  # reused, not run
-    with pytest.raises(SystemExit, match="pooling='cls' there, 'mean' here"):
+    with pytest.raises(SystemExit, match="pooling: 'cls' there, 'mean' here"):
         common.claim_unfinished([(str(finished), dict(record, pooling="mean"))])
     interrupted = tmp_path / "interrupted"
     (interrupted / "finetune" / "checkpoints").mkdir(parents=True)
