@@ -123,6 +123,32 @@ def reuse(result_file, record):
 RUN_SETTINGS = "run_settings.json"
 
 
+def recorded_settings(run_dir):
+    """The settings the run in `run_dir` was started with (its record, else
+    its result's), or `None`."""
+    import json
+
+    for name, key in ((RUN_SETTINGS, None), ("result.json", "config")):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                recorded = json.load(f)
+            return recorded.get(key) if key else recorded
+    return None
+
+
+def differences(there, here):
+    """Each setting that differs between two records, by its path; a
+    setting absent from a record had the value it implies."""
+    import json
+
+    from keras_linformer.training.resumable import setting_differences
+
+    implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
+    there, here = json.loads(json.dumps([there, here]))
+    return list(setting_differences({**implied, **there}, {**implied, **here}))
+
+
 def claim_run_dir(run_dir, record):
     """Records `record` as the settings of the run in `run_dir`, or stops
     with an error when the directory holds a run of other settings.
@@ -134,31 +160,18 @@ def claim_run_dir(run_dir, record):
     """
     import json
 
-    from keras_linformer.training.resumable import setting_differences
-
-    implied = {**RETIRED_SETTINGS, **ADDED_SETTINGS}
-    record = json.loads(json.dumps(record))
-    path = os.path.join(run_dir, RUN_SETTINGS)
-    recorded = None
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            recorded = json.load(f)
-    elif os.path.exists(os.path.join(run_dir, "result.json")):
-        with open(os.path.join(run_dir, "result.json"), encoding="utf-8") as f:
-            recorded = json.load(f).get("config")
-    if recorded is not None:
-        # A setting absent from a record had the value it implies.
-        differences = list(
-            setting_differences({**implied, **recorded}, {**implied, **record})
+    recorded = recorded_settings(run_dir)
+    if recorded is not None and differences(recorded, record):
+        raise SystemExit(
+            f"{run_dir} holds a run of other settings "
+            f"({'; '.join(differences(recorded, record))}): this run would "
+            "resume its checkpoints. Give another --output-dir (or remove "
+            "that directory)."
         )
-        if differences:
-            raise SystemExit(
-                f"{run_dir} holds a run of other settings "
-                f"({'; '.join(differences)}): this run would resume its "
-                "checkpoints. Give another --output-dir (or remove that "
-                "directory)."
-            )
-    write_atomic(path, json.dumps(record, indent=2))
+    write_atomic(
+        os.path.join(run_dir, RUN_SETTINGS),
+        json.dumps(json.loads(json.dumps(record)), indent=2),
+    )
 
 
 def claim_unfinished(runs):

@@ -33,7 +33,9 @@ checkpoints when interrupted; a finished run (its `result.json`, for the
 same settings) is reused, so the grid can be spread over several
 invocations. A run's directory holds one run's settings (`--pooling`, the
 sizes): a run of other settings is refused there, before any run trains;
-give it another `--output-dir`.
+give it another `--output-dir`. `--pretrained-from` fine-tunes a
+`-pretrained` run from another output directory's pretraining of the same
+settings (to compare the heads on one pretrained model).
 
     python examples/reproduce_lra_text.py --runs linformer,standard
     python examples/reproduce_lra_text.py --quick          # a few minutes
@@ -129,7 +131,16 @@ def build_parser():
         help="What the classifier's head reads: the mean over each review's "
         "bytes (the Nystromformer re-run's head, padding left out), or the "
         "[CLS] position (RoBERTa's). Give each its own --output-dir: a run "
-        "of the other head is trained again in place.",
+        "directory holds one head's run.",
+    )
+    parser.add_argument(
+        "--pretrained-from",
+        default=None,
+        metavar="OUTPUT_DIR",
+        help="Fine-tune the -pretrained runs from the pretraining of the same "
+        "run and seed in another output directory, instead of pretraining "
+        "again (to compare heads on one pretrained model); its settings must "
+        "be this run's, but for --pooling.",
     )
     parser.add_argument(
         "--report-only",
@@ -190,6 +201,48 @@ def run_record(args, name, seed, size, data):
     return os.path.join(args.output_dir, name, f"seed{seed}"), record
 
 
+def _pretraining_settings(record):
+    """What a run's pretraining depends on: not the head or the fine-tuning
+    (and each output directory has its own copy of the data slice)."""
+    size = {
+        key: value
+        for key, value in record.get("size", {}).items()
+        if key not in ("finetune_steps", "finetune_learning_rate", "max_dev")
+    }
+    ignored = ("pooling", "data")
+    settings = {k: v for k, v in record.items() if k not in ignored}
+    return dict(settings, size=size)
+
+
+def pretrained_source(args, name, seed, record):
+    """The pretrained preset that `--pretrained-from` gives the run, or
+    `None` (the run pretrains itself, or does not pretrain)."""
+    if not (args.pretrained_from and RUNS[name][3]):
+        return None
+    source = os.path.join(args.pretrained_from, name, f"seed{seed}")
+    preset = os.path.join(source, "pretrain", "preset")
+    if not os.path.isdir(preset):
+        raise SystemExit(
+            f"--pretrained-from: no finished pretraining of {name}, seed "
+            f"{seed}: {preset} does not exist."
+        )
+    recorded = reproduce_common.recorded_settings(source)
+    if recorded is None:
+        raise SystemExit(
+            f"--pretrained-from: {source} has no record of its settings "
+            "(run_settings.json or result.json)."
+        )
+    differences = reproduce_common.differences(
+        _pretraining_settings(recorded), _pretraining_settings(record)
+    )
+    if differences:
+        raise SystemExit(
+            f"--pretrained-from: {source} pretrained a model of other "
+            f"settings ({'; '.join(differences)})."
+        )
+    return preset
+
+
 def run_one(args, name, seed, size, data):
     """Pretrains (where the run says so) and fine-tunes one run, or reuses
     its finished result."""
@@ -206,9 +259,12 @@ def run_one(args, name, seed, size, data):
         return
     print(f"== {name} seed={seed}: {model}", flush=True)
     start = time.time()
-    preset = None
+    preset = pretrained_source(args, name, seed, record)
     pretrained = None
-    if RUNS[name][3]:
+    if preset:
+        with open(os.path.join(os.path.dirname(preset), "metrics.json")) as f:
+            pretrained = json.load(f)
+    elif RUNS[name][3]:
         pretrained = pretrain(
             [data["train_text"]],
             validation_files=[data["dev_text"]],
@@ -259,6 +315,7 @@ def run_one(args, name, seed, size, data):
         "finetune_seconds": time.time() - finetune_start,
         "finetune_resumed_from": finetuned["resumed_from"],
         "seconds": time.time() - start,
+        "pretrained_from": preset and os.path.dirname(preset),
         "config": record,
     }
     reproduce_common.write_atomic(result_file, json.dumps(result, indent=2))
@@ -332,10 +389,15 @@ def main(argv=None):
         dev_examples=len(dev_records),
     )
     if not args.report_only:
-        reproduce_common.claim_unfinished(
-            run_record(args, name, seed, size, data)
+        records = [
+            (name, seed, *run_record(args, name, seed, size, data))
             for seed in seeds
             for name in names
+        ]
+        for name, seed, _, record in records:
+            pretrained_source(args, name, seed, record)
+        reproduce_common.claim_unfinished(
+            (run_dir, record) for _, _, run_dir, record in records
         )
     for seed in seeds:
         for name in names:

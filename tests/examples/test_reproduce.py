@@ -364,6 +364,24 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
     assert (
         out / "linformer" / "seed0" / "result.json"
     ).stat().st_mtime == stamp
+    # The other head, in its own directory, fine-tunes the same pretraining.
+    other = tmp_path / "lra-cls"
+    cls_arguments = arguments + ["--pooling", "cls", "--pretrained-from"]
+    cls_arguments[cls_arguments.index(str(out))] = str(other)
+    cls_arguments[cls_arguments.index("linformer,linformer-pretrained")] = (
+        "linformer-pretrained"
+    )
+    assert script.main(cls_arguments + [str(out)]) == 0
+    run = other / "linformer-pretrained" / "seed0"
+    assert not (run / "pretrain").exists()
+    result = json.loads((run / "result.json").read_text())
+    source = out / "linformer-pretrained" / "seed0" / "pretrain"
+    assert result["pretrained_from"] == str(source)
+    assert result["pretrain_perplexity"] == pytest.approx(
+        runs["linformer-pretrained"]["pretrain_perplexity"]
+    )
+    task = json.loads((run / "finetune" / "preset" / "task.json").read_text())
+    assert task["config"]["pooling"] == "cls"
 
 
 def test_every_run_of_the_scripts_is_a_valid_model_config():
@@ -492,6 +510,35 @@ def test_a_finished_run_from_before_the_record_keeps_its_directory(tmp_path):
     (interrupted / "finetune" / "checkpoints").mkdir(parents=True)
     common.claim_unfinished([(str(interrupted), record)])
     assert json.loads((interrupted / "run_settings.json").read_text()) == record
+
+
+def test_pretrained_from_takes_only_a_pretraining_of_the_same_settings(
+    tmp_path,
+):
+    lra = _load("reproduce_lra_text")
+    args = lra.build_parser().parse_args(["--pretrained-from", str(tmp_path)])
+    size = dict(lra.FULL)
+    data = dict(train_jsonl="train.jsonl")
+    _, record = lra.run_record(args, "linformer-pretrained", 0, size, data)
+    assert lra.pretrained_source(args, "linformer", 0, record) is None
+    with pytest.raises(SystemExit, match="does not exist"):
+        lra.pretrained_source(args, "linformer-pretrained", 0, record)
+    source = tmp_path / "linformer-pretrained" / "seed0"
+    (source / "pretrain" / "preset").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no record of its settings"):
+        lra.pretrained_source(args, "linformer-pretrained", 0, record)
+    # Another head, fine-tuning schedule or data copy: the same pretraining.
+    other_size = dict(size, finetune_steps=4000, finetune_learning_rate=5e-4)
+    recorded = dict(record, pooling="cls", data="x.jsonl", size=other_size)
+    (source / "run_settings.json").write_text(json.dumps(recorded))
+    preset = lra.pretrained_source(args, "linformer-pretrained", 0, record)
+    assert preset == str(source / "pretrain" / "preset")
+    # Another pretraining: refused, naming the setting.
+    other_size = dict(size, pretrain_steps=3500)
+    recorded = dict(record, size=other_size)
+    (source / "run_settings.json").write_text(json.dumps(recorded))
+    with pytest.raises(SystemExit, match="size.pretrain_steps: 3500 there"):
+        lra.pretrained_source(args, "linformer-pretrained", 0, record)
 
 
 def test_lra_table_marks_the_minutes_of_resumed_runs():
