@@ -161,12 +161,12 @@ def claim_run_dir(run_dir, record):
     import json
 
     recorded = recorded_settings(run_dir)
-    if recorded is not None and differences(recorded, record):
+    differing = [] if recorded is None else differences(recorded, record)
+    if differing:
         raise SystemExit(
-            f"{run_dir} holds a run of other settings "
-            f"({'; '.join(differences(recorded, record))}): this run would "
-            "resume its checkpoints. Give another --output-dir (or remove "
-            "that directory)."
+            f"{run_dir} holds a run of other settings ({'; '.join(differing)})"
+            ": this run would resume its checkpoints. Give another "
+            "--output-dir (or remove that directory)."
         )
     write_atomic(
         os.path.join(run_dir, RUN_SETTINGS),
