@@ -200,8 +200,11 @@ def plot(results, path):
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # Through a temporary file, as the tables: never half-written.
+    partial = path + ".partial"
+    fig.savefig(partial, dpi=100, format="png")
     plt.close(fig)
+    os.replace(partial, path)
 
 
 def table(results, reference="standard", sharing_reference="k128-none"):
