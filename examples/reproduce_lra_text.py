@@ -37,9 +37,15 @@ give it another `--output-dir`. `--pretrained-from` fine-tunes a
 `-pretrained` run from another output directory's pretraining of the same
 settings (to compare the heads on one pretrained model).
 
+Each result also records the dev accuracy by review length in bytes
+(`accuracy_by_length`: up to 1024, 1025 to 4096, over 4096): whether a
+model gains on the reviews only n = 16384 reads whole, or on those every n
+reads whole. `--by-length` adds it to finished runs that predate it.
+
     python examples/reproduce_lra_text.py --runs linformer,standard
     python examples/reproduce_lra_text.py --quick          # a few minutes
     python examples/reproduce_lra_text.py --report-only    # the table
+    python examples/reproduce_lra_text.py --runs linformer --by-length
 
 Writes `results.json` and `results.md` into `--output-dir`.
 """
@@ -72,6 +78,15 @@ LRA_TABLE = {
     "Linformer": 53.94,
     "best (Linear Trans.)": 65.90,
 }
+
+# Dev reviews by length in bytes: what n = 4096 and 16384 both read whole,
+# in two halves (about 53% of them fit in 1024 bytes), and what only 16384
+# does (2.5%). (name, shortest, longest); `None`: no limit.
+LENGTH_GROUPS = (
+    ("up to 1024", 0, 1024),
+    ("1025 to 4096", 1025, 4096),
+    ("over 4096", 4097, None),
+)
 
 # The model of the Nystromformer re-run of LRA (2 layers, width 64, 2 heads,
 # feed-forward 128): LRA's own (4 layers, width 256) does not train in a
@@ -141,6 +156,13 @@ def build_parser():
         "run and seed in another output directory, instead of pretraining "
         "again (to compare heads on one pretrained model); its settings must "
         "be this run's, but for --pooling.",
+    )
+    parser.add_argument(
+        "--by-length",
+        action="store_true",
+        help="Add the dev accuracy by review length to the finished runs "
+        "of --runs and --seeds whose results predate it (from their "
+        "fine-tuned presets; new runs record it anyway).",
     )
     parser.add_argument(
         "--report-only",
@@ -243,6 +265,66 @@ def pretrained_source(args, name, seed, record):
     return preset
 
 
+def length_group_files(dev_records, data_dir):
+    """Writes the dev reviews of each of `LENGTH_GROUPS` to a JSONL file of
+    its own in `data_dir`: `{name: (path, reviews)}`, empty groups left
+    out."""
+    groups = {}
+    for index, (name, shortest, longest) in enumerate(LENGTH_GROUPS):
+        records = [
+            record
+            for record in dev_records
+            if shortest
+            <= len(str(record["text"]).encode("utf-8"))
+            <= (longest or float("inf"))
+        ]
+        if records:
+            path = os.path.join(data_dir, f"imdb_dev_length{index}.jsonl")
+            reproduce_common.write_atomic(
+                path, "".join(json.dumps(r) + "\n" for r in records)
+            )
+            groups[name] = (path, len(records))
+    return groups
+
+
+def accuracy_by_length(preset, groups):
+    """The classifier `preset`'s accuracy on each of `groups` (from
+    `length_group_files`): `{name: {"accuracy", "examples"}}`."""
+    import keras
+
+    from keras_linformer.training import evaluate
+
+    by_length = {}
+    for name, (path, reviews) in groups.items():
+        metrics = evaluate(preset, path)
+        keras.backend.clear_session()
+        by_length[name] = {
+            "accuracy": metrics["accuracy"],
+            "examples": reviews,
+        }
+    return by_length
+
+
+def add_accuracy_by_length(args, name, seed, size, data):
+    """Adds `accuracy_by_length` to the finished run's result, where it
+    lacks it (the run finished before results recorded it)."""
+    run_dir, record = run_record(args, name, seed, size, data)
+    result_file = os.path.join(run_dir, "result.json")
+    result = reproduce_common.reuse(result_file, record)
+    if result is None or "accuracy_by_length" in result:
+        return
+    preset = os.path.join(run_dir, "finetune", "preset")
+    if not os.path.isdir(preset):
+        raise SystemExit(
+            f"--by-length: {run_dir} has a result but no fine-tuned preset "
+            f"({preset})."
+        )
+    result["accuracy_by_length"] = accuracy_by_length(
+        preset, data["length_groups"]
+    )
+    reproduce_common.write_atomic(result_file, json.dumps(result, indent=2))
+
+
 def run_one(args, name, seed, size, data):
     """Pretrains (where the run says so) and fine-tunes one run, or reuses
     its finished result."""
@@ -307,6 +389,10 @@ def run_one(args, name, seed, size, data):
         "sequence_length": model["sequence_length"],
         "accuracy": finetuned["validation_accuracy"],
         "dev_examples": data["dev_examples"],
+        "accuracy_by_length": accuracy_by_length(
+            os.path.join(run_dir, "finetune", "preset"),
+            data["length_groups"],
+        ),
         "pretrain_perplexity": pretrained
         and pretrained["validation_perplexity"],
         "finetune_history": finetuned["history"],
@@ -326,6 +412,39 @@ def _minutes(result):
     minutes = f"{result['finetune_seconds'] / 60:.0f}"
     resumed = result.get("finetune_resumed_from")
     return f"{minutes} (from step {resumed})" if resumed else minutes
+
+
+def _by_length_table(by_run):
+    """Lines of the dev accuracy by review length (mean over the seeds that
+    recorded it), or none when no run did."""
+    lines = []
+    for name in RUNS:
+        runs = [r for r in by_run.get(name, []) if "accuracy_by_length" in r]
+        if not runs:
+            continue
+        groups = runs[0]["accuracy_by_length"]
+        if not lines:
+            lines = [
+                "",
+                "| run | seeds | "
+                + " | ".join(
+                    f"{group} bytes ({groups[group]['examples']} reviews)"
+                    for group in groups
+                )
+                + " |",
+                "| --- | --- |" + " --- |" * len(groups),
+            ]
+        cells = []
+        for group in groups:
+            accuracies = [
+                100 * r["accuracy_by_length"][group]["accuracy"]
+                for r in runs
+                if group in r["accuracy_by_length"]
+            ]
+            mean = sum(accuracies) / max(1, len(accuracies))
+            cells.append(f"{mean:.1f}%" if accuracies else "")
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def table(results):
@@ -352,6 +471,7 @@ def table(results):
             + " / ".join(_minutes(r) for r in runs)
             + " |"
         )
+    lines += _by_length_table(by_run)
     lines.append("")
     lines.append(
         "LRA's table (Text, accuracy): "
@@ -387,6 +507,7 @@ def main(argv=None):
         dev_jsonl=dev_jsonl,
         dev_text=dev_text,
         dev_examples=len(dev_records),
+        length_groups=length_group_files(dev_records, data_dir),
     )
     if not args.report_only:
         records = [
@@ -402,6 +523,8 @@ def main(argv=None):
     for seed in seeds:
         for name in names:
             run_one(args, name, seed, size, data)
+            if args.by_length and not args.report_only:
+                add_accuracy_by_length(args, name, seed, size, data)
     results = reproduce_common.finished_results(args.output_dir)
     text = table(results)
     reproduce_common.write_atomic(

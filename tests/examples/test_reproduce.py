@@ -338,6 +338,15 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
         assert 0 <= run["accuracy"] <= 1
         assert run["config"]["tokenizer"] == "byte"
     assert math.isfinite(runs["linformer-pretrained"]["pretrain_perplexity"])
+    # The accuracy by review length covers the dev reviews once, and its
+    # groups' accuracies weigh up to the run's.
+    for run in runs.values():
+        groups = run["accuracy_by_length"].values()
+        assert sum(g["examples"] for g in groups) == run["dev_examples"]
+        correct = sum(g["accuracy"] * g["examples"] for g in groups)
+        assert correct / run["dev_examples"] == pytest.approx(
+            run["accuracy"], abs=1e-6
+        )
     tokenizer = json.loads(
         (
             out / "linformer-pretrained/seed0/finetune/preset/tokenizer.json"
@@ -357,6 +366,19 @@ def test_lra_text_quick_trains_bytes_and_reuses_finished_runs(tmp_path):
     assert (
         out / "linformer" / "seed0" / "result.json"
     ).stat().st_mtime == stamp
+    # --by-length scores a finished run that predates the record from its
+    # fine-tuned preset, and changes nothing else in its result.
+    result_file = out / "linformer" / "seed0" / "result.json"
+    recorded = json.loads(result_file.read_text())
+    by_length = recorded.pop("accuracy_by_length")
+    result_file.write_text(json.dumps(recorded))
+    assert script.main(arguments + ["--by-length"]) == 0
+    rescored = json.loads(result_file.read_text())
+    for group, scored in rescored.pop("accuracy_by_length").items():
+        assert scored["examples"] == by_length[group]["examples"]
+        assert scored["accuracy"] == pytest.approx(by_length[group]["accuracy"])
+    assert rescored == recorded
+    stamp = result_file.stat().st_mtime
     # The other head in the same directory would resume the mean head's
     # checkpoints: refused before any run trains, both settings named.
     with pytest.raises(SystemExit, match="pooling: 'mean' there, 'cls' here"):
@@ -539,6 +561,34 @@ def test_pretrained_from_takes_only_a_pretraining_of_the_same_settings(
     (source / "run_settings.json").write_text(json.dumps(recorded))
     with pytest.raises(SystemExit, match="size.pretrain_steps: 3500 there"):
         lra.pretrained_source(args, "linformer-pretrained", 0, record)
+
+
+def test_lra_table_gives_the_accuracy_by_length_over_seeds():
+    lra = _load("reproduce_lra_text")
+
+    def result(seed, short, long):
+        return {
+            "run": "linformer",
+            "seed": seed,
+            "sequence_length": 4096,
+            "accuracy": 0.6,
+            "finetune_seconds": 60,
+            "config": {"pooling": "mean"},
+            "accuracy_by_length": {
+                "up to 1024": {"accuracy": short, "examples": 3},
+                "over 4096": {"accuracy": long, "examples": 1},
+            },
+        }
+
+    printed = lra.table([result(0, 0.5, 1.0), result(1, 0.7, 0.0)])
+    assert "| run | seeds | up to 1024 bytes (3 reviews) | over 4096 bytes" in (
+        printed
+    )
+    assert "| linformer | 2 | 60.0% | 50.0% |" in printed
+    # Results without it (runs that predate it) print no such table.
+    (plain,) = [result(0, 0.5, 1.0)]
+    del plain["accuracy_by_length"]
+    assert "bytes (" not in lra.table([plain])
 
 
 def test_lra_table_marks_the_minutes_of_resumed_runs():
