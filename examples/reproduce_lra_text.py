@@ -158,6 +158,14 @@ def build_parser():
         "be this run's, but for --pooling.",
     )
     parser.add_argument(
+        "--length-buckets",
+        type=int,
+        default=16,
+        help="Batches group reviews into this many length buckets of n / "
+        "this bytes each (default 16: 256 bytes wide at n = 4096, 1024 at "
+        "16384); a batch is padded to its bucket's length.",
+    )
+    parser.add_argument(
         "--by-length",
         action="store_true",
         help="Add the dev accuracy by review length to the finished runs "
@@ -205,7 +213,7 @@ def training(args, size, steps, learning_rate, output_dir, seed):
         seed=seed,
         strategy="one_device",
         checkpoint_every=max(1, steps // 10),
-        length_buckets=16,
+        length_buckets=args.length_buckets,
         group_by_length=True,
         verbose=args.verbose,
     )
@@ -219,6 +227,7 @@ def run_record(args, name, seed, size, data):
         seed=seed,
         data=data["train_jsonl"],
         pooling=args.pooling,
+        length_buckets=args.length_buckets,
     )
     return os.path.join(args.output_dir, name, f"seed{seed}"), record
 

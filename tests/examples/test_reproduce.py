@@ -492,6 +492,18 @@ def test_results_recorded_before_an_added_setting_are_reused(tmp_path):
     reused = common.reuse(str(result_file), dict(record, pooling="cls"))
     assert reused["accuracy"] == 1
     assert common.reuse(str(result_file), dict(record, pooling="mean")) is None
+    # Before --length-buckets, every LRA run grouped its batches in 16.
+    assert common.reuse(str(result_file), dict(record, length_buckets=16))
+    assert (
+        common.reuse(str(result_file), dict(record, length_buckets=64)) is None
+    )
+    lra = _load("reproduce_lra_text")
+    args = lra.build_parser().parse_args(["--length-buckets", "64"])
+    data = {"train_jsonl": "train.jsonl"}
+    _, lra_record = lra.run_record(args, "linformer-16k", 0, lra.FULL, data)
+    assert lra_record["length_buckets"] == 64
+    training = lra.training(args, lra.FULL, 10, 1e-3, "out", 0)
+    assert training["length_buckets"] == 64
 
 
 def test_a_run_directory_holds_the_run_of_one_setting(tmp_path):
