@@ -502,6 +502,13 @@ def main(argv=None):
         [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
     )
     size = reproduce_common.settings(args, FULL, QUICK)
+    from keras_linformer.length_buckets import bucket_lengths
+
+    for name in names:  # A bad --length-buckets fails before any run trains.
+        bucket_lengths(
+            model_settings(name, size, args.quick)["sequence_length"],
+            args.length_buckets,
+        )
     data_dir = os.path.join(args.output_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
     train_jsonl, train_text, _ = reproduce_common.write_slice(

@@ -484,7 +484,8 @@ def test_results_recorded_with_retired_settings_are_reused(tmp_path):
 
 def test_results_recorded_before_an_added_setting_are_reused(tmp_path):
     """A result recorded before `pooling` existed ran with the "[CLS]"
-    head: reused for `pooling="cls"`, trained again for `"mean"`."""
+    head: reused for `pooling="cls"`, trained again for `"mean"`; one from
+    before `length_buckets`, with 16 buckets."""
     common = _load("reproduce_common")
     record = {"projection": "sliding_max", "sequence_length": 4096}
     result_file = tmp_path / "result.json"
@@ -492,18 +493,28 @@ def test_results_recorded_before_an_added_setting_are_reused(tmp_path):
     reused = common.reuse(str(result_file), dict(record, pooling="cls"))
     assert reused["accuracy"] == 1
     assert common.reuse(str(result_file), dict(record, pooling="mean")) is None
-    # Before --length-buckets, every LRA run grouped its batches in 16.
     assert common.reuse(str(result_file), dict(record, length_buckets=16))
     assert (
         common.reuse(str(result_file), dict(record, length_buckets=64)) is None
     )
+
+
+def test_lra_length_buckets_are_recorded_and_checked_before_any_run(tmp_path):
     lra = _load("reproduce_lra_text")
     args = lra.build_parser().parse_args(["--length-buckets", "64"])
     data = {"train_jsonl": "train.jsonl"}
-    _, lra_record = lra.run_record(args, "linformer-16k", 0, lra.FULL, data)
-    assert lra_record["length_buckets"] == 64
+    _, record = lra.run_record(args, "linformer-16k", 0, lra.FULL, data)
+    assert record["length_buckets"] == 64
     training = lra.training(args, lra.FULL, 10, 1e-3, "out", 0)
     assert training["length_buckets"] == 64
+    # More buckets than the shortest run's n: refused before any run.
+    _needs("imdb", "imdb_dev.jsonl")
+    arguments = ["--data-dir", DATA_DIR, "--output-dir", str(tmp_path / "o")]
+    with pytest.raises(ValueError, match="length_buckets"):
+        lra.main(
+            arguments + ["--runs", "standard-512", "--length-buckets", "600"]
+        )
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_run_directory_holds_the_run_of_one_setting(tmp_path):
