@@ -170,7 +170,8 @@ def build_parser():
         action="store_true",
         help="Add the dev accuracy by review length to the finished runs "
         "of --runs and --seeds whose results predate it (from their "
-        "fine-tuned presets; new runs record it anyway).",
+        "fine-tuned presets; new runs record it anyway). Not with "
+        "--report-only, which trains and scores nothing.",
     )
     parser.add_argument(
         "--report-only",
@@ -278,14 +279,13 @@ def length_group_files(dev_records, data_dir):
     """Writes the dev reviews of each of `LENGTH_GROUPS` to a JSONL file of
     its own in `data_dir`: `{name: (path, reviews)}`, empty groups left
     out."""
+    lengths = [len(str(r["text"]).encode("utf-8")) for r in dev_records]
     groups = {}
     for index, (name, shortest, longest) in enumerate(LENGTH_GROUPS):
         records = [
             record
-            for record in dev_records
-            if shortest
-            <= len(str(record["text"]).encode("utf-8"))
-            <= (longest or float("inf"))
+            for record, length in zip(dev_records, lengths)
+            if shortest <= length <= (longest or float("inf"))
         ]
         if records:
             path = os.path.join(data_dir, f"imdb_dev_length{index}.jsonl")
